@@ -1,0 +1,149 @@
+//! The composed libp2p [`NetworkBehaviour`]: the same struct on native and in the browser.
+//!
+//! What differs by role is configuration, not code: a bootstrap node runs the relay server
+//! and Kademlia in server mode; a browser or one-shot client runs neither. The relay client
+//! is always present (it is how browsers become reachable, and how native nodes behind NAT
+//! will).
+
+// The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
+#![allow(missing_docs)]
+
+use std::{num::NonZeroU32, time::Duration};
+
+use libp2p::{
+    StreamProtocol, connection_limits, identify,
+    identity::Keypair,
+    kad::{self, store::MemoryStoreConfig},
+    ping, relay, request_response,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
+};
+
+use crate::{
+    config::{Config, IDENTIFY_PROTOCOL_VERSION, KadMode, MESSAGE_PROTOCOL, RelayLimits},
+    messaging::MessageCodec,
+    store::Store,
+};
+
+/// Every protocol a webkad node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Refuses connections beyond the configured counts before any protocol runs.
+    pub limits: connection_limits::Behaviour,
+    /// Circuit relay v2 client: reservations on relays, and dialing through them.
+    pub relay_client: relay::client::Behaviour,
+    /// Circuit relay v2 server (bootstrap nodes only).
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// The Kademlia DHT over our record store.
+    pub kad: kad::Behaviour<Store>,
+    /// Exchanges listen addresses, protocols and observed addresses with every peer.
+    pub identify: identify::Behaviour,
+    /// Liveness and round-trip times of every connection.
+    pub ping: ping::Behaviour,
+    /// Direct messages with acknowledgement.
+    pub messages: request_response::Behaviour<MessageCodec>,
+}
+
+/// Why the behaviour could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BehaviourError {
+    /// The Kademlia protocol name is not a valid libp2p protocol name.
+    #[error("invalid Kademlia protocol name {0:?}: it must start with '/'")]
+    KadProtocol(String),
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `keypair` with `config`, storing records in `store`.
+    pub fn new(
+        keypair: &Keypair,
+        relay_client: relay::client::Behaviour,
+        store: Store,
+        config: &Config,
+    ) -> Result<Self, BehaviourError> {
+        let peer_id = keypair.public().to_peer_id();
+        let kad_protocol = StreamProtocol::try_from_owned(config.kad_protocol.clone())
+            .map_err(|_| BehaviourError::KadProtocol(config.kad_protocol.clone()))?;
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config(kad_protocol, config));
+        kad.set_mode(Some(match config.kad_mode {
+            KadMode::Server => kad::Mode::Server,
+            KadMode::Client => kad::Mode::Client,
+        }));
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_owned(), keypair.public())
+                .with_agent_version(config.agent_version.clone())
+                .with_push_listen_addr_updates(true),
+        );
+        let ping = ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval));
+        let messages = request_response::Behaviour::with_codec(
+            MessageCodec::new(config.max_message_bytes),
+            [(
+                StreamProtocol::new(MESSAGE_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(config.message_timeout),
+        );
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(config.max_connections_per_peer)),
+        );
+        let relay_server = config
+            .relay_server
+            .as_ref()
+            .map(|limits| relay::Behaviour::new(peer_id, relay_config(limits)));
+
+        Ok(Self {
+            limits,
+            relay_client,
+            relay_server: relay_server.into(),
+            kad,
+            identify,
+            ping,
+            messages,
+        })
+    }
+}
+
+/// The memory-store limits that follow from `config` (kad refuses values `>=` its limit).
+pub fn store_limits(config: &Config) -> MemoryStoreConfig {
+    MemoryStoreConfig {
+        max_records: config.max_records,
+        max_value_bytes: config.max_value_bytes + 1,
+        max_providers_per_key: config.max_providers_per_key,
+        max_provided_keys: config.max_provided_keys,
+    }
+}
+
+fn kad_config(protocol: StreamProtocol, config: &Config) -> kad::Config {
+    let mut kad = kad::Config::new(protocol);
+    kad.set_query_timeout(config.query_timeout)
+        .set_record_ttl(Some(config.record_ttl))
+        .set_provider_record_ttl(Some(config.provider_ttl))
+        .set_max_packet_size(config.kad_max_packet_size)
+        .set_periodic_bootstrap_interval(Some(config.bootstrap_interval))
+        // Inbound records reach the event loop, which screens them before storing.
+        .set_record_filtering(kad::StoreInserts::FilterBoth);
+    kad
+}
+
+/// Relay server configuration from our limits. The rate limiters replace libp2p's defaults,
+/// whose per-IP limits (60 a minute) would lock out many browsers behind one NAT.
+fn relay_config(limits: &RelayLimits) -> relay::Config {
+    let limit = |n: u32| NonZeroU32::new(n).expect("non-zero constant");
+    let minute = Duration::from_secs(60);
+    relay::Config {
+        max_reservations: limits.max_reservations,
+        max_reservations_per_peer: limits.max_reservations_per_peer,
+        reservation_duration: limits.reservation_duration,
+        reservation_rate_limiters: Vec::new(),
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        max_circuit_duration: limits.max_circuit_duration,
+        max_circuit_bytes: limits.max_circuit_bytes,
+        circuit_src_rate_limiters: Vec::new(),
+    }
+    .reservation_rate_per_peer(limit(30), minute)
+    .reservation_rate_per_ip(limit(600), minute)
+    .circuit_src_per_peer(limit(120), minute)
+    .circuit_src_per_ip(limit(1200), minute)
+}

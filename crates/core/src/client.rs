@@ -1,0 +1,248 @@
+//! The cloneable handle that drives a node: every call is a [`Command`] sent to the
+//! [`EventLoop`](crate::EventLoop), answered through a oneshot channel.
+//!
+//! Every call is bounded: the event loop answers within the query timeout (plus a margin),
+//! or the call fails with [`Error::Timeout`]. A dropped event loop answers
+//! [`Error::Stopped`].
+
+use std::time::Duration;
+
+use futures::{
+    FutureExt, SinkExt,
+    channel::{mpsc, oneshot},
+};
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+
+use crate::{error::Error, event::Event, store::StoreStats};
+
+/// A reply channel carried by a command.
+pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// What a ping targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PingTarget {
+    /// A peer the node is connected to or can find addresses for.
+    Peer(PeerId),
+    /// An address to dial (with or without `/p2p/`).
+    Addr(Multiaddr),
+}
+
+/// A record found in the DHT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundRecord {
+    /// The value.
+    pub value: Vec<u8>,
+    /// The peer that answered, `None` when it came from the local store.
+    pub from: Option<PeerId>,
+    /// The peer that published the record, if it says.
+    pub publisher: Option<PeerId>,
+}
+
+/// How a PUT went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PutOutcome {
+    /// Stored locally and on at least one other peer.
+    Replicated,
+    /// Stored locally only: no other DHT server was known or answered.
+    LocalOnly,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerSummary {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// Remote addresses of its open connections.
+    pub addrs: Vec<Multiaddr>,
+    /// The transport of its first connection.
+    pub transport: String,
+    /// The last ping round trip, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// What it said it is, over identify.
+    pub agent_version: Option<String>,
+    /// Whether it is in our Kademlia routing table.
+    pub in_routing_table: bool,
+}
+
+/// A node's own addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Addresses {
+    /// The node's peer id.
+    pub peer_id: PeerId,
+    /// Where it listens, each ending in `/p2p/<peer_id>`.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses it announces to others (confirmed external), each ending in `/p2p/`.
+    pub external: Vec<Multiaddr>,
+}
+
+/// A snapshot of the node's state, for `/api` and the console.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeStats {
+    /// Connected peers.
+    pub connected_peers: usize,
+    /// Peers in the Kademlia routing table.
+    pub routing_table_size: usize,
+    /// What the record store holds.
+    pub store: StoreStats,
+}
+
+/// An order for the event loop. Each carries its reply channel.
+#[derive(Debug)]
+pub enum Command {
+    /// Listen on an address; answers the first concrete address of the listener.
+    Listen(Multiaddr, Reply<Multiaddr>),
+    /// Announce an address to others (add it as a confirmed external address).
+    AddExternalAddress(Multiaddr, Reply<()>),
+    /// Dial an address (with `/p2p/` or not); answers the peer it reached.
+    Dial(Multiaddr, Reply<PeerId>),
+    /// Refresh the routing table; answers the routing table size when done.
+    Bootstrap(Reply<usize>),
+    /// Store a record in the DHT.
+    Put(Vec<u8>, Vec<u8>, Reply<PutOutcome>),
+    /// Look a record up.
+    Get(Vec<u8>, Reply<Option<FoundRecord>>),
+    /// Announce this node as a provider of a key.
+    StartProviding(Vec<u8>, Reply<()>),
+    /// Find the providers of a key.
+    GetProviders(Vec<u8>, Reply<Vec<PeerId>>),
+    /// Find a peer's addresses through the DHT.
+    FindPeer(PeerId, Reply<Vec<Multiaddr>>),
+    /// Measure a round trip.
+    Ping(PingTarget, Reply<(PeerId, Duration)>),
+    /// Send a direct message; answers the acknowledgement and the round-trip time.
+    Send(PeerId, Vec<u8>, Reply<(Vec<u8>, Duration)>),
+    /// The connected peers.
+    Peers(Reply<Vec<PeerSummary>>),
+    /// The node's own addresses.
+    Addresses(Reply<Addresses>),
+    /// Counts for monitoring.
+    Stats(Reply<NodeStats>),
+    /// Subscribe to events: answers a receiver of the events from now on.
+    Subscribe(Reply<mpsc::Receiver<Event>>),
+    /// Close every connection and stop the event loop.
+    Shutdown(Reply<()>),
+}
+
+/// A cloneable handle on a running node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    local_peer_id: PeerId,
+    timeout: Duration,
+}
+
+impl Client {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        local_peer_id: PeerId,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            commands,
+            local_peer_id,
+            timeout,
+        }
+    }
+
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .clone()
+            .send(make(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        let timeout = futures_timer::Delay::new(self.timeout);
+        futures::select! {
+            answer = answer.fuse() => answer.map_err(|_| Error::Stopped)?,
+            () = timeout.fuse() => Err(Error::Timeout(self.timeout)),
+        }
+    }
+
+    /// Starts listening on `addr`; returns the first address the listener got.
+    pub async fn listen(&self, addr: Multiaddr) -> Result<Multiaddr, Error> {
+        self.call(|r| Command::Listen(addr, r)).await
+    }
+
+    /// Announces `addr` to other peers as one of ours.
+    pub async fn add_external_address(&self, addr: Multiaddr) -> Result<(), Error> {
+        self.call(|r| Command::AddExternalAddress(addr, r)).await
+    }
+
+    /// Connects to `addr`; returns the peer reached. Known DHT servers join the routing table.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, Error> {
+        self.call(|r| Command::Dial(addr, r)).await
+    }
+
+    /// Refreshes the routing table; returns how many peers it holds afterwards.
+    pub async fn bootstrap(&self) -> Result<usize, Error> {
+        self.call(Command::Bootstrap).await
+    }
+
+    /// Stores `value` under `key` locally and on the closest DHT servers.
+    pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<PutOutcome, Error> {
+        self.call(|r| Command::Put(key, value, r)).await
+    }
+
+    /// Looks `key` up: the local store first, then the DHT. `None` when nobody has it.
+    pub async fn get(&self, key: Vec<u8>) -> Result<Option<FoundRecord>, Error> {
+        self.call(|r| Command::Get(key, r)).await
+    }
+
+    /// Announces this node as a provider of `key`. Provider records name the node's
+    /// external addresses, so it must stay online and reachable to be useful.
+    pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), Error> {
+        self.call(|r| Command::StartProviding(key, r)).await
+    }
+
+    /// Finds the peers that provide `key`.
+    pub async fn get_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, Error> {
+        self.call(|r| Command::GetProviders(key, r)).await
+    }
+
+    /// Finds `peer`'s addresses through the DHT (peer routing).
+    pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, Error> {
+        self.call(|r| Command::FindPeer(peer, r)).await
+    }
+
+    /// Measures a round trip to a peer or address; returns the peer and the RTT.
+    pub async fn ping(&self, target: PingTarget) -> Result<(PeerId, Duration), Error> {
+        self.call(|r| Command::Ping(target, r)).await
+    }
+
+    /// Sends a direct message; returns the peer's acknowledgement and the round-trip time.
+    pub async fn send(&self, peer: PeerId, data: Vec<u8>) -> Result<(Vec<u8>, Duration), Error> {
+        self.call(|r| Command::Send(peer, data, r)).await
+    }
+
+    /// The connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerSummary>, Error> {
+        self.call(Command::Peers).await
+    }
+
+    /// The node's own listen and external addresses.
+    pub async fn addresses(&self) -> Result<Addresses, Error> {
+        self.call(Command::Addresses).await
+    }
+
+    /// Counts for monitoring.
+    pub async fn stats(&self) -> Result<NodeStats, Error> {
+        self.call(Command::Stats).await
+    }
+
+    /// Events from now on. Slow subscribers miss events rather than stall the node.
+    pub async fn subscribe(&self) -> Result<mpsc::Receiver<Event>, Error> {
+        self.call(Command::Subscribe).await
+    }
+
+    /// Closes every connection and stops the node. The store is already durable.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.call(Command::Shutdown).await
+    }
+}

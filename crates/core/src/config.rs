@@ -1,0 +1,174 @@
+//! Node configuration: every tunable of the behaviour, with documented defaults and limits.
+//!
+//! The same [`Config`] drives the native node and the browser node; the native node
+//! overrides a few defaults from its command line (Kademlia mode, relay limits, protocol name).
+
+use std::time::Duration;
+
+use crate::addr::AddressFilter;
+
+/// The Kademlia protocol name webkad networks use unless told otherwise.
+///
+/// A private protocol name keeps a webkad DHT separate from the public IPFS DHT;
+/// pass `/ipfs/kad/1.0.0` to join IPFS-compatible networks instead.
+pub const DEFAULT_KAD_PROTOCOL: &str = "/webkad/kad/1.0.0";
+
+/// The direct-message (request/response) protocol name.
+pub const MESSAGE_PROTOCOL: &str = "/webkad/msg/1.0.0";
+
+/// The identify `protocolVersion` webkad nodes announce.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/webkad/1.0.0";
+
+/// Largest Kademlia message we send, and the size other libp2p implementations
+/// (rust-libp2p and js-libp2p) accept by default: 16 KiB.
+pub const KAD_MESSAGE_LIMIT: usize = 16 * 1024;
+
+/// Largest key a record or provider key may have, in bytes.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 1024;
+
+/// Largest record value, in bytes.
+///
+/// A record travels in a PUT_VALUE message (key twice plus framing) and in a GET_VALUE
+/// answer that also lists up to 20 closer peers with their addresses. 12 KiB leaves 4 KiB of
+/// the 16 KiB message limit for that, so a record we accept can always be sent to and
+/// served by peers that keep the standard 16 KiB limit.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 12 * 1024;
+
+/// Whether this node answers Kademlia queries from others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KadMode {
+    /// Serve the DHT: store records for others and answer their queries. Bootstrap nodes.
+    Server,
+    /// Only query the DHT. Browsers, short-lived command-line clients, unreachable nodes.
+    Client,
+}
+
+/// Limits of the circuit relay v2 server (native nodes only).
+///
+/// libp2p's defaults (128 reservations, 2 minute / 128 KiB circuits) are made for a relay
+/// of last resort. Browsers depend on the relay for every browser-to-browser byte, so the
+/// defaults here are larger; an operator tightens them with `webkad serve` flags.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    /// Reservations held at once, over all peers.
+    pub max_reservations: usize,
+    /// Reservations one peer may hold at once.
+    pub max_reservations_per_peer: usize,
+    /// How long a reservation lasts before the peer must renew it.
+    pub reservation_duration: Duration,
+    /// Relayed circuits open at once, over all peers.
+    pub max_circuits: usize,
+    /// Relayed circuits one peer may have open at once.
+    pub max_circuits_per_peer: usize,
+    /// How long one circuit may stay open.
+    pub max_circuit_duration: Duration,
+    /// How many bytes one circuit may carry (both directions together).
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 1024,
+            max_reservations_per_peer: 4,
+            reservation_duration: Duration::from_secs(60 * 60),
+            max_circuits: 1024,
+            max_circuits_per_peer: 16,
+            max_circuit_duration: Duration::from_secs(30 * 60),
+            max_circuit_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything that shapes a webkad node's behaviour.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Kademlia protocol name; see [`DEFAULT_KAD_PROTOCOL`].
+    pub kad_protocol: String,
+    /// Kademlia server or client mode. Forced, never automatic: automatic mode stays in
+    /// client mode on loopback and private addresses, where bootstrap nodes often run.
+    pub kad_mode: KadMode,
+    /// Largest record key or provider key, in bytes. Default [`DEFAULT_MAX_KEY_BYTES`].
+    pub max_key_bytes: usize,
+    /// Largest record value, in bytes. Default [`DEFAULT_MAX_VALUE_BYTES`].
+    pub max_value_bytes: usize,
+    /// Largest Kademlia message accepted from a peer. Default 64 KiB: lenient in what we
+    /// accept, while what we send stays under [`KAD_MESSAGE_LIMIT`].
+    pub kad_max_packet_size: usize,
+    /// Records this node stores at most (its own and others'). Default 65 536.
+    pub max_records: usize,
+    /// Provider records kept per key. Default 20, the replication factor.
+    pub max_providers_per_key: usize,
+    /// Keys this node itself provides at most. Default 4096.
+    pub max_provided_keys: usize,
+    /// How long a record lives in the DHT unless republished. Default 48 hours.
+    pub record_ttl: Duration,
+    /// How long a provider record lives unless republished. Default 48 hours.
+    pub provider_ttl: Duration,
+    /// How long one DHT query (get, put, providers, closest peers) may take. Default 30 s.
+    pub query_timeout: Duration,
+    /// How often the routing table is refreshed by a bootstrap query. Default 5 minutes.
+    pub bootstrap_interval: Duration,
+    /// How long an unused connection stays open. Default 60 s.
+    pub idle_connection_timeout: Duration,
+    /// How often connected peers are pinged. Default 15 s.
+    pub ping_interval: Duration,
+    /// Largest direct message (request or reply), in bytes. Default 64 KiB.
+    pub max_message_bytes: usize,
+    /// How long a direct message waits for its acknowledgement. Default 10 s.
+    pub message_timeout: Duration,
+    /// Established connections at most, over all peers. Default 1024.
+    pub max_connections: u32,
+    /// Established connections at most per peer. Default 8.
+    pub max_connections_per_peer: u32,
+    /// Circuit relay v2 server limits; `None` runs no relay server (browsers, clients).
+    pub relay_server: Option<RelayLimits>,
+    /// The agent version announced over identify.
+    pub agent_version: String,
+    /// Which peer addresses this node keeps in its routing table and dials.
+    pub address_filter: AddressFilter,
+    /// Announce every concrete listen address as an external address, so that provider
+    /// records and identify carry them. Right for servers listening on their public (or,
+    /// in tests, loopback) addresses; off when `--announce` names the addresses instead.
+    pub announce_listen_addrs: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            kad_protocol: DEFAULT_KAD_PROTOCOL.to_owned(),
+            kad_mode: KadMode::Client,
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            kad_max_packet_size: 64 * 1024,
+            max_records: 65_536,
+            max_providers_per_key: 20,
+            max_provided_keys: 4096,
+            record_ttl: Duration::from_secs(48 * 60 * 60),
+            provider_ttl: Duration::from_secs(48 * 60 * 60),
+            query_timeout: Duration::from_secs(30),
+            bootstrap_interval: Duration::from_secs(5 * 60),
+            idle_connection_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(15),
+            max_message_bytes: 64 * 1024,
+            message_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_connections_per_peer: 8,
+            relay_server: None,
+            agent_version: concat!("webkad/", env!("CARGO_PKG_VERSION")).to_owned(),
+            address_filter: AddressFilter::Any,
+            announce_listen_addrs: false,
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of a bootstrap node: Kademlia server and a relay server.
+    pub fn bootstrap() -> Self {
+        Self {
+            kad_mode: KadMode::Server,
+            relay_server: Some(RelayLimits::default()),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The one owner of the swarm.
+//!
+//! ```text
+//!  Client ──Command──▶ ┌───────────┐ ──dial/query──▶ Swarm<Behaviour> ──▶ network
+//!  Client ◀──reply──── │ EventLoop │ ◀──SwarmEvent── (kad, identify, ping, relay, messages)
+//!  subscribers ◀Event─ └───────────┘
+//! ```
+//!
+//! Commands start work and park their reply channel in a `pending_*` map keyed by what will
+//! finish the work (a Kademlia `QueryId`, a `ConnectionId`, a request id, a peer). Swarm
+//! events complete the work and answer. The loop ends on [`Command::Shutdown`] or when every
+//! [`Client`] is dropped. It is runtime-agnostic: the caller spawns [`EventLoop::run`].
+
+mod commands;
+mod kad_events;
+mod swarm_events;
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use futures::{StreamExt, channel::mpsc};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, core::transport::ListenerId, kad::QueryId,
+    request_response::OutboundRequestId, swarm::ConnectionId,
+};
+use web_time::Instant;
+
+use crate::{
+    behaviour::Behaviour,
+    client::{Client, Command, FoundRecord, PutOutcome, Reply},
+    config::Config,
+    error::Error,
+    event::Event,
+};
+
+/// How many commands may queue up before `Client` calls wait.
+const COMMAND_QUEUE: usize = 64;
+/// How many events a subscriber may fall behind before it misses some.
+const SUBSCRIBER_QUEUE: usize = 256;
+/// What a client call waits on top of the query timeout.
+const CLIENT_MARGIN: Duration = Duration::from_secs(5);
+
+/// What the loop knows about a connected peer.
+#[derive(Debug, Default)]
+struct PeerState {
+    connections: HashMap<ConnectionId, Multiaddr>,
+    rtt: Option<(Duration, Instant)>,
+    agent_version: Option<String>,
+}
+
+/// Work in progress, each keyed by what will finish it.
+#[derive(Default)]
+struct Pending {
+    listen: HashMap<ListenerId, Reply<Multiaddr>>,
+    dial: HashMap<ConnectionId, Reply<PeerId>>,
+    bootstrap: HashMap<QueryId, Reply<usize>>,
+    put: HashMap<QueryId, Reply<PutOutcome>>,
+    get: HashMap<QueryId, Reply<Option<FoundRecord>>>,
+    start_providing: HashMap<QueryId, Reply<()>>,
+    get_providers: HashMap<QueryId, (Reply<Vec<PeerId>>, HashSet<PeerId>)>,
+    find_peer: HashMap<QueryId, (PeerId, Reply<Vec<Multiaddr>>)>,
+    /// Pings waiting for the next round trip measured with a peer.
+    ping: HashMap<PeerId, Vec<Reply<(PeerId, Duration)>>>,
+    /// Pings waiting for a dial to an address to finish.
+    ping_dial: HashMap<ConnectionId, Reply<(PeerId, Duration)>>,
+    send: HashMap<OutboundRequestId, (Reply<(Vec<u8>, Duration)>, Instant)>,
+}
+
+/// Owns the swarm and serves [`Client`] commands. Create with [`EventLoop::new`], then spawn
+/// [`EventLoop::run`].
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    config: Config,
+    commands: mpsc::Receiver<Command>,
+    subscribers: Vec<mpsc::Sender<Event>>,
+    peers: HashMap<PeerId, PeerState>,
+    pending: Pending,
+}
+
+impl EventLoop {
+    /// Wraps a built swarm; returns the loop and its first client.
+    pub fn new(swarm: Swarm<Behaviour>, config: Config) -> (Self, Client) {
+        let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
+        let client = Client::new(
+            sender,
+            *swarm.local_peer_id(),
+            config.query_timeout + CLIENT_MARGIN,
+        );
+        let event_loop = Self {
+            swarm,
+            config,
+            commands,
+            subscribers: Vec::new(),
+            peers: HashMap::new(),
+            pending: Pending::default(),
+        };
+        (event_loop, client)
+    }
+
+    /// Runs until [`Client::shutdown`] or until every client is dropped.
+    pub async fn run(mut self) {
+        loop {
+            futures::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.next() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        self.close_all();
+                        let _ = reply.send(Ok(()));
+                        break;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        self.close_all();
+                        break;
+                    }
+                },
+            }
+        }
+        tracing::info!("event loop stopped");
+    }
+
+    fn close_all(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Sends `event` to every subscriber; drops subscribers that went away.
+    fn publish(&mut self, event: Event) {
+        self.subscribers
+            .retain_mut(|s| match s.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(e) if e.is_full() => true,
+                Err(_) => false,
+            });
+    }
+
+    fn local_peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    fn routing_table_size(&mut self) -> usize {
+        self.swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|bucket| bucket.num_entries())
+            .sum()
+    }
+
+    fn subscribe(&mut self) -> mpsc::Receiver<Event> {
+        let (sender, receiver) = mpsc::channel(SUBSCRIBER_QUEUE);
+        self.subscribers.push(sender);
+        receiver
+    }
+}
+
+/// Answers a reply channel; a caller that stopped waiting is not an error.
+fn answer<T>(reply: Reply<T>, result: Result<T, Error>) {
+    let _ = reply.send(result);
+}

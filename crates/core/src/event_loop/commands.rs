@@ -1,0 +1,269 @@
+//! Starting the work each [`Command`] asks for.
+
+use libp2p::{
+    Multiaddr, PeerId,
+    kad::{self, Quorum, RecordKey},
+    swarm::dial_opts::DialOpts,
+};
+use web_time::Instant;
+
+use super::{EventLoop, answer};
+use crate::{
+    addr,
+    client::{Addresses, Command, NodeStats, PeerSummary, PingTarget, Reply},
+    error::Error,
+};
+
+impl EventLoop {
+    pub(super) fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Listen(addr, reply) => self.listen(addr, reply),
+            Command::AddExternalAddress(addr, reply) => {
+                self.swarm.add_external_address(addr);
+                answer(reply, Ok(()));
+            }
+            Command::Dial(addr, reply) => {
+                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                let opts = match addr::peer_id_of(&addr) {
+                    Some(peer) => DialOpts::peer_id(peer)
+                        .addresses(vec![addr.clone()])
+                        .build(),
+                    None => opts,
+                };
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => _ = self.pending.dial.insert(id, reply),
+                    Err(e) => answer(reply, Err(unreachable(&addr, &e))),
+                }
+            }
+            Command::Bootstrap(reply) => match self.swarm.behaviour_mut().kad.bootstrap() {
+                Ok(id) => _ = self.pending.bootstrap.insert(id, reply),
+                Err(_) => answer(reply, Err(Error::NoKnownPeers)),
+            },
+            Command::Put(key, value, reply) => self.put(key, value, reply),
+            Command::Get(key, reply) => {
+                if let Err(e) = self.check_key(&key) {
+                    return answer(reply, Err(e));
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_record(RecordKey::new(&key));
+                self.pending.get.insert(id, reply);
+            }
+            Command::StartProviding(key, reply) => {
+                if let Err(e) = self.check_key(&key) {
+                    return answer(reply, Err(e));
+                }
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(RecordKey::new(&key))
+                {
+                    Ok(id) => _ = self.pending.start_providing.insert(id, reply),
+                    Err(e) => answer(reply, Err(Error::StoreRefused(e.to_string()))),
+                }
+            }
+            Command::GetProviders(key, reply) => {
+                if let Err(e) = self.check_key(&key) {
+                    return answer(reply, Err(e));
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(RecordKey::new(&key));
+                self.pending
+                    .get_providers
+                    .insert(id, (reply, Default::default()));
+            }
+            Command::FindPeer(peer, reply) => {
+                let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.pending.find_peer.insert(id, (peer, reply));
+            }
+            Command::Ping(target, reply) => self.ping(target, reply),
+            Command::Send(peer, data, reply) => {
+                if data.len() > self.config.max_message_bytes {
+                    let limit = self.config.max_message_bytes;
+                    return answer(
+                        reply,
+                        Err(Error::MessageTooLarge {
+                            size: data.len(),
+                            limit,
+                        }),
+                    );
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .messages
+                    .send_request(&peer, data);
+                self.pending.send.insert(id, (reply, Instant::now()));
+            }
+            Command::Peers(reply) => answer(reply, Ok(self.peer_summaries())),
+            Command::Addresses(reply) => answer(reply, Ok(self.addresses())),
+            Command::Stats(reply) => {
+                let stats = NodeStats {
+                    connected_peers: self.peers.len(),
+                    routing_table_size: self.routing_table_size(),
+                    store: self.swarm.behaviour_mut().kad.store_mut().stats(),
+                };
+                answer(reply, Ok(stats));
+            }
+            Command::Subscribe(reply) => {
+                let receiver = self.subscribe();
+                answer(reply, Ok(receiver));
+            }
+            Command::Shutdown(reply) => answer(reply, Ok(())),
+        }
+    }
+
+    fn listen(&mut self, addr: Multiaddr, reply: Reply<Multiaddr>) {
+        match self.swarm.listen_on(addr.clone()) {
+            Ok(id) => _ = self.pending.listen.insert(id, reply),
+            Err(e) => answer(
+                reply,
+                Err(Error::Listen {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                }),
+            ),
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), Error> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if key.len() > self.config.max_key_bytes {
+            return Err(Error::KeyTooLarge {
+                size: key.len(),
+                limit: self.config.max_key_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>, reply: Reply<super::PutOutcome>) {
+        if let Err(e) = self.check_key(&key) {
+            return answer(reply, Err(e));
+        }
+        if value.len() > self.config.max_value_bytes {
+            let limit = self.config.max_value_bytes;
+            return answer(
+                reply,
+                Err(Error::ValueTooLarge {
+                    size: value.len(),
+                    limit,
+                }),
+            );
+        }
+        let record = kad::Record::new(key, value);
+        match self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, Quorum::One)
+        {
+            Ok(id) => _ = self.pending.put.insert(id, reply),
+            Err(e) => answer(reply, Err(Error::StoreRefused(e.to_string()))),
+        }
+    }
+
+    fn ping(&mut self, target: PingTarget, reply: Reply<(PeerId, std::time::Duration)>) {
+        let peer = match &target {
+            PingTarget::Peer(peer) => Some(*peer),
+            PingTarget::Addr(addr) => addr::peer_id_of(addr),
+        };
+        if let Some(peer) = peer
+            && let Some(state) = self.peers.get(&peer)
+        {
+            // Connected: a round trip measured within the last ping interval is current;
+            // otherwise wait for the next one (at most one interval away).
+            match state.rtt {
+                Some((rtt, at)) if at.elapsed() < self.config.ping_interval => {
+                    answer(reply, Ok((peer, rtt)));
+                }
+                _ => self.pending.ping.entry(peer).or_default().push(reply),
+            }
+            return;
+        }
+        // Not connected: the first ping on a new connection is sent at once.
+        let opts = match target {
+            PingTarget::Peer(peer) => DialOpts::peer_id(peer).build(),
+            PingTarget::Addr(addr) => match addr::peer_id_of(&addr) {
+                Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr]).build(),
+                None => DialOpts::unknown_peer_id().address(addr).build(),
+            },
+        };
+        let id = opts.connection_id();
+        let what = peer.map_or_else(|| "the address".to_owned(), |p| p.to_string());
+        match self.swarm.dial(opts) {
+            Ok(()) => _ = self.pending.ping_dial.insert(id, reply),
+            Err(e) => answer(
+                reply,
+                Err(Error::Unreachable {
+                    peer: what,
+                    reason: e.to_string(),
+                }),
+            ),
+        }
+    }
+
+    fn peer_summaries(&mut self) -> Vec<PeerSummary> {
+        let in_table: std::collections::HashSet<PeerId> = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>())
+            .collect();
+        let mut peers: Vec<PeerSummary> = self
+            .peers
+            .iter()
+            .map(|(peer, state)| {
+                let addrs: Vec<Multiaddr> = state.connections.values().cloned().collect();
+                PeerSummary {
+                    peer_id: *peer,
+                    transport: addrs
+                        .first()
+                        .map_or("other", addr::transport_name)
+                        .to_owned(),
+                    addrs,
+                    rtt_ms: state.rtt.map(|(rtt, _)| rtt.as_secs_f64() * 1000.0),
+                    agent_version: state.agent_version.clone(),
+                    in_routing_table: in_table.contains(peer),
+                }
+            })
+            .collect();
+        peers.sort_by_key(|p| p.peer_id.to_base58());
+        peers
+    }
+
+    fn addresses(&self) -> Addresses {
+        let me = self.local_peer_id();
+        Addresses {
+            peer_id: me,
+            listen: self
+                .swarm
+                .listeners()
+                .map(|a| addr::with_peer_id(a, me))
+                .collect(),
+            external: self
+                .swarm
+                .external_addresses()
+                .map(|a| addr::with_peer_id(a, me))
+                .collect(),
+        }
+    }
+}
+
+/// A dial error as the user sees it.
+pub(super) fn unreachable(target: &Multiaddr, error: &impl std::fmt::Display) -> Error {
+    Error::Unreachable {
+        peer: target.to_string(),
+        reason: error.to_string(),
+    }
+}

@@ -1,0 +1,216 @@
+//! Reacting to Kademlia events: finishing queries and screening inbound records.
+
+use libp2p::kad::{
+    self, BootstrapOk, GetClosestPeersOk, GetProvidersOk, GetRecordOk, InboundRequest, QueryId,
+    QueryResult, store::RecordStore,
+};
+
+use super::{EventLoop, answer};
+use crate::{
+    client::{FoundRecord, PutOutcome},
+    error::Error,
+    event::Event,
+};
+
+impl EventLoop {
+    pub(super) fn on_kad_event(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => {
+                self.on_query_progress(id, result, step.last);
+            }
+            kad::Event::InboundRequest { request } => self.on_inbound_request(request),
+            kad::Event::RoutingUpdated {
+                peer,
+                is_new_peer: true,
+                ..
+            } => {
+                let routing_table_size = self.routing_table_size();
+                tracing::debug!(%peer, routing_table_size, "routing table updated");
+                self.publish(Event::RoutingUpdated {
+                    peer: peer.to_string(),
+                    routing_table_size,
+                });
+            }
+            kad::Event::ModeChanged { new_mode } => tracing::info!(%new_mode, "kademlia mode"),
+            _ => {}
+        }
+    }
+
+    /// Records and provider records from other peers are screened here (kad runs with
+    /// `StoreInserts::FilterBoth`): what our limits refuse is logged and never stored.
+    fn on_inbound_request(&mut self, request: InboundRequest) {
+        match request {
+            InboundRequest::PutRecord {
+                source,
+                record: Some(record),
+                ..
+            } => {
+                let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
+                if record.key.as_ref().len() > self.config.max_key_bytes {
+                    tracing::warn!(%source, "refused a record with an oversized key");
+                    return;
+                }
+                match self.swarm.behaviour_mut().kad.store_mut().put(record) {
+                    Ok(()) => self.publish(Event::RecordStored {
+                        key,
+                        from: source.to_string(),
+                    }),
+                    Err(error) => tracing::warn!(%source, %error, "refused a record"),
+                }
+            }
+            InboundRequest::AddProvider {
+                record: Some(record),
+            } => {
+                let provider = record.provider;
+                if record.key.as_ref().len() > self.config.max_key_bytes {
+                    tracing::warn!(%provider, "refused a provider record with an oversized key");
+                    return;
+                }
+                if let Err(error) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .add_provider(record)
+                {
+                    tracing::warn!(%provider, %error, "refused a provider record");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_query_progress(&mut self, id: QueryId, result: QueryResult, last: bool) {
+        match result {
+            QueryResult::Bootstrap(result) => {
+                if !last {
+                    return;
+                }
+                let size = self.routing_table_size();
+                if let Some(reply) = self.pending.bootstrap.remove(&id) {
+                    answer(reply, Ok(size));
+                }
+                match result {
+                    Ok(BootstrapOk { .. }) => {
+                        self.publish(Event::Bootstrapped {
+                            routing_table_size: size,
+                        });
+                    }
+                    Err(error) => tracing::debug!(%error, "bootstrap query failed"),
+                }
+            }
+            QueryResult::PutRecord(result) => {
+                let Some(reply) = self.pending.put.remove(&id) else {
+                    return;
+                };
+                let outcome = match result {
+                    Ok(_) => Ok(PutOutcome::Replicated),
+                    // Kept locally; no DHT server took a copy (yet).
+                    Err(kad::PutRecordError::QuorumFailed { .. }) => Ok(PutOutcome::LocalOnly),
+                    Err(error) => Err(Error::Query(error.to_string())),
+                };
+                answer(reply, outcome);
+            }
+            QueryResult::GetRecord(result) => self.on_get_record(id, result, last),
+            QueryResult::StartProviding(result) => {
+                if let Some(reply) = self.pending.start_providing.remove(&id) {
+                    answer(
+                        reply,
+                        result.map(|_| ()).map_err(|e| Error::Query(e.to_string())),
+                    );
+                }
+            }
+            QueryResult::GetProviders(result) => self.on_get_providers(id, result, last),
+            QueryResult::GetClosestPeers(result) => {
+                let Some((target, reply)) = self.pending.find_peer.remove(&id) else {
+                    return;
+                };
+                let peers = match result {
+                    Ok(GetClosestPeersOk { peers, .. }) => peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                let found = peers.into_iter().find(|p| p.peer_id == target);
+                let mut addrs = found.map(|p| p.addrs).unwrap_or_default();
+                if let Some(state) = self.peers.get(&target) {
+                    for a in state.connections.values() {
+                        if !addrs.contains(a) {
+                            addrs.push(a.clone());
+                        }
+                    }
+                }
+                answer(
+                    reply,
+                    if addrs.is_empty() {
+                        Err(Error::NotFound)
+                    } else {
+                        Ok(addrs)
+                    },
+                );
+            }
+            QueryResult::RepublishProvider(_) | QueryResult::RepublishRecord(_) => {}
+        }
+    }
+
+    fn on_get_record(&mut self, id: QueryId, result: kad::GetRecordResult, last: bool) {
+        match result {
+            Ok(GetRecordOk::FoundRecord(found)) => {
+                if let Some(reply) = self.pending.get.remove(&id) {
+                    let record = FoundRecord {
+                        value: found.record.value,
+                        from: found.peer,
+                        publisher: found.record.publisher,
+                    };
+                    answer(reply, Ok(Some(record)));
+                }
+                // One answer is all a GET needs.
+                if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    query.finish();
+                }
+            }
+            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) => {
+                if let Some(reply) = self.pending.get.remove(&id) {
+                    answer(reply, Ok(None));
+                }
+            }
+            Err(kad::GetRecordError::NotFound { .. }) => {
+                if let Some(reply) = self.pending.get.remove(&id) {
+                    answer(reply, Ok(None));
+                }
+            }
+            Err(error) => {
+                if let Some(reply) = self.pending.get.remove(&id) {
+                    answer(reply, Err(Error::Query(error.to_string())));
+                }
+            }
+        }
+        if last {
+            self.pending.get.remove(&id);
+        }
+    }
+
+    fn on_get_providers(&mut self, id: QueryId, result: kad::GetProvidersResult, last: bool) {
+        let Some((_, found)) = self.pending.get_providers.get_mut(&id) else {
+            return;
+        };
+        match result {
+            Ok(GetProvidersOk::FoundProviders { providers, .. }) => found.extend(providers),
+            Ok(GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {}
+            Err(error) => tracing::debug!(%error, "provider query ended"),
+        }
+        let enough = found.len() >= self.config.max_providers_per_key;
+        if enough && !last {
+            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                query.finish();
+            }
+        }
+        if last || enough {
+            if let Some((reply, found)) = self.pending.get_providers.remove(&id) {
+                let mut providers: Vec<_> = found.into_iter().collect();
+                providers.sort_by_key(|p| p.to_base58());
+                answer(reply, Ok(providers));
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Reacting to swarm events: connections, listeners, identify, ping and direct messages.
+
+use libp2p::{
+    identify, ping, request_response,
+    swarm::{DialError, SwarmEvent},
+};
+use web_time::Instant;
+
+use super::{EventLoop, PeerState, answer};
+use crate::{addr, behaviour::BehaviourEvent, error::Error, event::Event};
+
+impl EventLoop {
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.on_ping(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Messages(event)) => self.on_message(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => {
+                tracing::debug!(?event, "relay server");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                tracing::debug!(?event, "relay client");
+            }
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                let full = addr::with_peer_id(&address, self.local_peer_id());
+                tracing::info!(addr = %full, "listening");
+                if self.config.announce_listen_addrs && !addr::is_unspecified(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
+                if let Some(reply) = self.pending.listen.remove(&listener_id) {
+                    answer(reply, Ok(full.clone()));
+                }
+                self.publish(Event::Listening {
+                    addr: full.to_string(),
+                });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
+                self.publish(Event::ListenerClosed {
+                    addr: address.to_string(),
+                });
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(reply) = self.pending.listen.remove(&listener_id) {
+                    let reason = reason.err().map_or("closed".to_owned(), |e| e.to_string());
+                    answer(
+                        reply,
+                        Err(Error::Listen {
+                            addr: "listener".into(),
+                            reason,
+                        }),
+                    );
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(%error, "listener error");
+                if let Some(reply) = self.pending.listen.remove(&listener_id) {
+                    let reason = error.to_string();
+                    answer(
+                        reply,
+                        Err(Error::Listen {
+                            addr: "listener".into(),
+                            reason,
+                        }),
+                    );
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                let remote = endpoint.get_remote_address().clone();
+                tracing::debug!(%peer_id, %remote, "connection established");
+                if let Some(reply) = self.pending.dial.remove(&connection_id) {
+                    answer(reply, Ok(peer_id));
+                }
+                let state = self.peers.entry(peer_id).or_insert_with(PeerState::default);
+                let first = state.connections.is_empty();
+                state.connections.insert(connection_id, remote.clone());
+                if first {
+                    self.publish(Event::PeerConnected {
+                        peer: peer_id.to_string(),
+                        transport: addr::transport_name(&remote).to_owned(),
+                        addr: remote.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
+                self.fail_ping_dial(connection_id, "the connection closed");
+                if let Some(state) = self.peers.get_mut(&peer_id) {
+                    state.connections.remove(&connection_id);
+                    if state.connections.is_empty() {
+                        self.peers.remove(&peer_id);
+                        for reply in self.pending.ping.remove(&peer_id).unwrap_or_default() {
+                            answer(reply, Err(Error::Remote("the connection closed".into())));
+                        }
+                        self.publish(Event::PeerDisconnected {
+                            peer: peer_id.to_string(),
+                        });
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                self.on_dial_error(connection_id, peer_id, &error);
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                tracing::debug!(%send_back_addr, %error, "incoming connection failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_dial_error(
+        &mut self,
+        connection_id: libp2p::swarm::ConnectionId,
+        peer: Option<libp2p::PeerId>,
+        error: &DialError,
+    ) {
+        let reason = dial_error_line(error);
+        tracing::debug!(?peer, %reason, "dial failed");
+        let who = peer.map_or_else(|| "the address".to_owned(), |p| p.to_string());
+        if let Some(reply) = self.pending.dial.remove(&connection_id) {
+            answer(
+                reply,
+                Err(Error::Unreachable {
+                    peer: who.clone(),
+                    reason: reason.clone(),
+                }),
+            );
+        }
+        if let Some(reply) = self.pending.ping_dial.remove(&connection_id) {
+            answer(
+                reply,
+                Err(Error::Unreachable {
+                    peer: who,
+                    reason: reason.clone(),
+                }),
+            );
+        }
+        self.publish(Event::DialFailed {
+            peer: peer.map(|p| p.to_string()),
+            error: reason,
+        });
+    }
+
+    fn fail_ping_dial(&mut self, connection_id: libp2p::swarm::ConnectionId, why: &str) {
+        if let Some(reply) = self.pending.ping_dial.remove(&connection_id) {
+            answer(reply, Err(Error::Remote(why.to_owned())));
+        }
+    }
+
+    fn on_identify(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if let Some(state) = self.peers.get_mut(&peer_id) {
+            state.agent_version = Some(info.agent_version.clone());
+        }
+        // Kademlia does not learn addresses from inbound connections: feed it the listen
+        // addresses of every peer that serves the DHT (client-mode peers do not list it).
+        let serves_dht = info
+            .protocols
+            .iter()
+            .any(|p| p.as_ref() == self.config.kad_protocol);
+        if !serves_dht {
+            return;
+        }
+        for address in info.listen_addrs {
+            if self.config.address_filter.allows(&address) && !addr::is_unspecified(&address) {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, address);
+            }
+        }
+    }
+
+    fn on_ping(&mut self, event: ping::Event) {
+        let ping::Event {
+            peer,
+            connection,
+            result,
+        } = event;
+        match result {
+            Ok(rtt) => {
+                if let Some(state) = self.peers.get_mut(&peer) {
+                    state.rtt = Some((rtt, Instant::now()));
+                }
+                if let Some(reply) = self.pending.ping_dial.remove(&connection) {
+                    answer(reply, Ok((peer, rtt)));
+                }
+                for reply in self.pending.ping.remove(&peer).unwrap_or_default() {
+                    answer(reply, Ok((peer, rtt)));
+                }
+                self.publish(Event::PingRtt {
+                    peer: peer.to_string(),
+                    rtt_ms: rtt.as_secs_f64() * 1000.0,
+                });
+            }
+            Err(failure) => {
+                tracing::debug!(%peer, %failure, "ping failed");
+                let reason = format!("ping failed: {failure}");
+                self.fail_ping_dial(connection, &reason);
+                for reply in self.pending.ping.remove(&peer).unwrap_or_default() {
+                    answer(reply, Err(Error::Remote(reason.clone())));
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        use request_response::{Event as E, Message};
+        match event {
+            E::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                tracing::debug!(%peer, bytes = request.len(), "direct message received");
+                // The acknowledgement carries nothing: delivery is the acknowledgement.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .messages
+                    .send_response(channel, Vec::new());
+                self.publish(Event::Message {
+                    peer: peer.to_string(),
+                    data: request,
+                });
+            }
+            E::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some((reply, sent)) = self.pending.send.remove(&request_id) {
+                    answer(reply, Ok((response, sent.elapsed())));
+                }
+            }
+            E::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some((reply, _)) = self.pending.send.remove(&request_id) {
+                    let reason = error.to_string();
+                    answer(
+                        reply,
+                        Err(Error::Unreachable {
+                            peer: peer.to_string(),
+                            reason,
+                        }),
+                    );
+                }
+            }
+            E::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound direct message failed");
+            }
+            E::ResponseSent { .. } => {}
+        }
+    }
+}
+
+/// A dial error in one line (libp2p's `Transport` variant lists every address tried).
+fn dial_error_line(error: &DialError) -> String {
+    match error {
+        DialError::Transport(attempts) => attempts
+            .iter()
+            .map(|(addr, e)| format!("{addr}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}

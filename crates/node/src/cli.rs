@@ -1,0 +1,164 @@
+//! The command line: `webkad serve` for the bootstrap node, one-shot client commands for
+//! scripts and users.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use libp2p::Multiaddr;
+
+/// webkad: a Kademlia DHT node whose peers include web pages.
+#[derive(Debug, Parser)]
+#[command(name = "webkad", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a bootstrap node: DHT server, circuit relay, HTTP API, and a console on stdin.
+    Serve(Box<ServeArgs>),
+    /// Store VALUE under KEY in the DHT, then exit.
+    Put {
+        /// The key (its UTF-8 bytes are the DHT key).
+        key: String,
+        /// The value (its UTF-8 bytes are stored).
+        value: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the value stored under KEY (exit 1 when not found).
+    Get {
+        /// The key.
+        key: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Announce this process as a provider of KEY and keep running until interrupted:
+    /// a provider must stay online, since provider records point at it.
+    Provide {
+        /// The key.
+        key: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the peers that provide KEY, one per line (exit 1 when none).
+    Providers {
+        /// The key.
+        key: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the addresses of a peer, found through the DHT (exit 1 when not found).
+    FindPeer {
+        /// The peer id.
+        peer_id: libp2p::PeerId,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Ping a peer (by multiaddr, or by peer id through the DHT) and print the round trip.
+    Ping {
+        /// A multiaddr (ideally ending in /p2p/<id>) or a peer id.
+        target: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Flags shared by every one-shot command.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// A node to join through (repeatable), e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...
+    #[arg(
+        long = "bootstrap",
+        value_name = "MULTIADDR",
+        env = "WEBKAD_BOOTSTRAP",
+        value_delimiter = ','
+    )]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Print JSON instead of plain text.
+    #[arg(long)]
+    pub json: bool,
+    /// Kademlia protocol name; use /ipfs/kad/1.0.0 for IPFS-compatible networks.
+    #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
+    pub kad_protocol: String,
+    /// Where this process listens (repeatable; only `provide` needs it, since provider
+    /// records point at it). Default: 127.0.0.1 on a free TCP port and a free WebSocket port.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+}
+
+/// Kademlia mode on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KadModeArg {
+    /// Answer DHT queries and store records for others (bootstrap nodes).
+    Server,
+    /// Only query the DHT.
+    Client,
+}
+
+/// Flags of `webkad serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address (repeatable). Default: 127.0.0.1 on TCP 4001, QUIC 4001,
+    /// WebSocket 4002 and WebRTC-direct 4002.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// Public address to announce instead of the listen addresses (repeatable).
+    #[arg(long = "announce", value_name = "MULTIADDR")]
+    pub announce: Vec<Multiaddr>,
+    /// A node of an existing network to join (repeatable); /dns4, /dns6 and /dnsaddr resolve.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Where the identity key, the WebRTC certificate and the records live.
+    /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: a new identity, certificate and empty store each start.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// HTTP address for the API (/api/bootstrap, /healthz).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Run no HTTP server.
+    #[arg(long, conflicts_with = "http")]
+    pub no_http: bool,
+    /// Do not read commands from stdin.
+    #[arg(long)]
+    pub no_console: bool,
+    /// Kademlia protocol name; use /ipfs/kad/1.0.0 for IPFS-compatible networks.
+    #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
+    pub kad_protocol: String,
+    /// Kademlia mode. Bootstrap nodes serve.
+    #[arg(long, value_enum, default_value = "server")]
+    pub kad_mode: KadModeArg,
+    /// Relay: reservations held at once over all peers.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub relay_max_reservations: usize,
+    /// Relay: reservations one peer may hold.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub relay_max_reservations_per_peer: usize,
+    /// Relay: how long a reservation lasts, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub relay_reservation_ttl: u64,
+    /// Relay: circuits open at once over all peers.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub relay_max_circuits: usize,
+    /// Relay: circuits one peer may have open.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub relay_max_circuits_per_peer: usize,
+    /// Relay: how long one circuit may stay open, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    pub relay_circuit_duration: u64,
+    /// Relay: bytes one circuit may carry.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub relay_circuit_bytes: u64,
+}

@@ -1,0 +1,244 @@
+//! The line console of `webkad serve`: the classic kv-store commands on stdin.
+//!
+//! [`parse`] turns a line into a [`ConsoleCommand`] (or a one-line usage error) without
+//! touching the node; [`execute`] runs it and returns the line(s) to print.
+
+use libp2p::{Multiaddr, PeerId};
+use webkad_core::{Client, PingTarget, client::PutOutcome};
+
+use crate::output::{quote, show_rtt};
+
+/// A parsed console command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleCommand {
+    /// `PUT key value…`: the value is the rest of the line.
+    Put(String, String),
+    /// `GET key`.
+    Get(String),
+    /// `PUT_PROVIDER key`.
+    PutProvider(String),
+    /// `GET_PROVIDERS key`.
+    GetProviders(String),
+    /// `PING peer-or-addr`.
+    Ping(PingTarget),
+    /// `FIND_PEER peer-id`.
+    FindPeer(PeerId),
+    /// `PEERS`.
+    Peers,
+    /// `ADDRS`.
+    Addrs,
+    /// `HELP`.
+    Help,
+}
+
+/// The HELP text.
+pub const HELP: &str = "\
+Commands:
+  PUT key value        store a record (the value is the rest of the line)
+  GET key              look a record up
+  PUT_PROVIDER key     announce this node as a provider of key
+  GET_PROVIDERS key    find the providers of key
+  PING peer-or-addr    measure a round trip (peer id or multiaddr)
+  FIND_PEER peer-id    find a peer's addresses through the DHT
+  PEERS                list connected peers
+  ADDRS                list this node's addresses
+  HELP                 this list";
+
+/// Parses one console line. Blank lines are `Ok(None)`.
+pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
+    let line = line.trim();
+    let (word, rest) = match line.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (line, ""),
+    };
+    if word.is_empty() {
+        return Ok(None);
+    }
+    let upper = word.to_ascii_uppercase();
+    let one = |what: &str| -> Result<String, String> {
+        match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [arg] => Ok((*arg).to_owned()),
+            [] => Err(format!("{upper} needs {what}")),
+            _ => Err(format!("{upper} takes only {what}")),
+        }
+    };
+    let command = match upper.as_str() {
+        "PUT" => match rest.split_once(char::is_whitespace) {
+            Some((key, value)) if !value.trim().is_empty() => {
+                ConsoleCommand::Put(key.to_owned(), value.trim().to_owned())
+            }
+            _ => return Err("PUT needs a key and a value".to_owned()),
+        },
+        "GET" => ConsoleCommand::Get(one("a key")?),
+        "PUT_PROVIDER" => ConsoleCommand::PutProvider(one("a key")?),
+        "GET_PROVIDERS" => ConsoleCommand::GetProviders(one("a key")?),
+        "PING" => ConsoleCommand::Ping(parse_ping_target(&one("a peer id or multiaddr")?)?),
+        "FIND_PEER" => {
+            let arg = one("a peer id")?;
+            ConsoleCommand::FindPeer(
+                arg.parse()
+                    .map_err(|_| format!("{arg:?} is not a peer id"))?,
+            )
+        }
+        "PEERS" => ConsoleCommand::Peers,
+        "ADDRS" => ConsoleCommand::Addrs,
+        "HELP" | "?" => ConsoleCommand::Help,
+        _ => return Err(format!("unknown command {word:?}; type HELP for the list")),
+    };
+    Ok(Some(command))
+}
+
+/// A peer id, or a multiaddr (ideally ending in `/p2p/`).
+pub fn parse_ping_target(arg: &str) -> Result<PingTarget, String> {
+    if arg.starts_with('/') {
+        arg.parse::<Multiaddr>()
+            .map(PingTarget::Addr)
+            .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))
+    } else {
+        arg.parse::<PeerId>()
+            .map(PingTarget::Peer)
+            .map_err(|_| format!("{arg:?} is neither a multiaddr nor a peer id"))
+    }
+}
+
+/// Runs a command; returns what to print (one or more lines, no trailing newline).
+pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
+    match command {
+        ConsoleCommand::Put(key, value) => {
+            match client
+                .put(key.clone().into_bytes(), value.into_bytes())
+                .await
+            {
+                Ok(PutOutcome::Replicated) => format!("Put record {}", quote(&key)),
+                Ok(PutOutcome::LocalOnly) => format!(
+                    "Put record {} locally; no other DHT server took a copy yet",
+                    quote(&key)
+                ),
+                Err(e) => format!("PUT {} failed: {e}", quote(&key)),
+            }
+        }
+        ConsoleCommand::Get(key) => match client.get(key.clone().into_bytes()).await {
+            Ok(Some(found)) => format!(
+                "Got record {} {}",
+                quote(&key),
+                quote(&String::from_utf8_lossy(&found.value))
+            ),
+            Ok(None) => format!("Record {} not found", quote(&key)),
+            Err(e) => format!("GET {} failed: {e}", quote(&key)),
+        },
+        ConsoleCommand::PutProvider(key) => {
+            match client.start_providing(key.clone().into_bytes()).await {
+                Ok(()) => format!("Providing {}", quote(&key)),
+                Err(e) => format!("PUT_PROVIDER {} failed: {e}", quote(&key)),
+            }
+        }
+        ConsoleCommand::GetProviders(key) => {
+            match client.get_providers(key.clone().into_bytes()).await {
+                Ok(p) if p.is_empty() => format!("No providers of {} found", quote(&key)),
+                Ok(p) => {
+                    let list: Vec<String> = p.iter().map(ToString::to_string).collect();
+                    format!("Providers of {}: {}", quote(&key), list.join(", "))
+                }
+                Err(e) => format!("GET_PROVIDERS {} failed: {e}", quote(&key)),
+            }
+        }
+        ConsoleCommand::Ping(target) => match client.ping(target).await {
+            Ok((peer, rtt)) => format!("Pong from {peer}: {}", show_rtt(rtt)),
+            Err(e) => format!("PING failed: {e}"),
+        },
+        ConsoleCommand::FindPeer(peer) => match client.find_peer(peer).await {
+            Ok(addrs) => {
+                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                format!("Peer {peer} at: {}", list.join(", "))
+            }
+            Err(webkad_core::Error::NotFound) => format!("Peer {peer} not found"),
+            Err(e) => format!("FIND_PEER failed: {e}"),
+        },
+        ConsoleCommand::Peers => match client.peers().await {
+            Ok(peers) if peers.is_empty() => "No connected peers".to_owned(),
+            Ok(peers) => peers
+                .iter()
+                .map(|p| {
+                    let rtt = p.rtt_ms.map_or("-".to_owned(), |ms| format!("{ms:.2} ms"));
+                    let addr = p.addrs.first().map_or(String::new(), ToString::to_string);
+                    let agent = p.agent_version.as_deref().unwrap_or("?");
+                    format!(
+                        "{} {} {addr} rtt {rtt} agent {agent}",
+                        p.peer_id, p.transport
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("PEERS failed: {e}"),
+        },
+        ConsoleCommand::Addrs => match client.addresses().await {
+            Ok(a) => {
+                let mut lines = vec![format!("Peer id {}", a.peer_id)];
+                lines.extend(a.listen.iter().map(|l| format!("Listening on {l}")));
+                lines.extend(a.external.iter().map(|e| format!("Announcing {e}")));
+                lines.join("\n")
+            }
+            Err(e) => format!("ADDRS failed: {e}"),
+        },
+        ConsoleCommand::Help => HELP.to_owned(),
+    }
+}
+
+/// Reads commands from stdin until it closes, printing each answer. A closed stdin ends the
+/// console only; the node keeps serving.
+pub async fn run_stdin(client: Client) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => {
+                let out = match parse(&line) {
+                    Ok(Some(command)) => execute(&client, command).await,
+                    Ok(None) => continue,
+                    Err(usage) => usage,
+                };
+                println!("{out}");
+            }
+            Ok(None) => {
+                tracing::info!("stdin closed; console off, node still serving");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read stdin; console off");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_classic_commands() {
+        assert_eq!(
+            parse("PUT k hello world"),
+            Ok(Some(ConsoleCommand::Put("k".into(), "hello world".into())))
+        );
+        assert_eq!(parse("get k"), Ok(Some(ConsoleCommand::Get("k".into()))));
+        assert_eq!(parse("  "), Ok(None));
+        assert_eq!(parse("PEERS"), Ok(Some(ConsoleCommand::Peers)));
+    }
+
+    #[test]
+    fn explains_bad_lines_in_one_line() {
+        assert_eq!(parse("PUT k"), Err("PUT needs a key and a value".into()));
+        assert_eq!(parse("GET"), Err("GET needs a key".into()));
+        assert_eq!(parse("GET a b"), Err("GET takes only a key".into()));
+        let unknown = parse("FROB x").expect_err("unknown");
+        assert!(unknown.contains("unknown command \"FROB\""), "{unknown}");
+        let bad = parse("PING /ip4/999.0.0.1/tcp/1").expect_err("bad addr");
+        assert!(bad.contains("not a valid multiaddr"), "{bad}");
+        assert!(
+            parse("FIND_PEER nope")
+                .expect_err("bad id")
+                .contains("not a peer id")
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! webkad-node: the native webkad node (`webkad serve`) and command-line client.
+//!
+//! # Layout
+//! - [`cli`]: the clap command line.
+//! - [`node`]: start and stop a node ([`node::start`] is what tests use).
+//! - [`swarm`]: the native transports (TCP, QUIC, WebSocket, WebRTC-direct).
+//! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
+//! - [`http`]: `/api/bootstrap` and `/healthz`.
+//! - [`serve`]: `webkad serve`.
+//! - [`console`]: the stdin command console.
+//! - [`oneshot`]: `webkad put|get|provide|providers|find-peer|ping`.
+//! - [`output`], [`signal`]: presentation and process signals.
+
+pub mod cli;
+pub mod console;
+pub mod data_dir;
+pub mod http;
+pub mod node;
+pub mod oneshot;
+pub mod output;
+pub mod serve;
+pub mod signal;
+pub mod swarm;

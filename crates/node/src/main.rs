@@ -1,0 +1,49 @@
+//! The `webkad` binary: parses flags, sets up logging, runs the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use webkad_node::{
+    cli::{Cli, Command},
+    oneshot, serve,
+};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(if serving { "info" } else { "warn" });
+    let code = match cli.command {
+        Command::Serve(args) => match serve::run(*args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(oneshot::FAILED)
+            }
+        },
+        command => oneshot::run(command).await,
+    };
+    // Do not wait for the blocking stdin reader of the console: exit now.
+    std::process::exit(if code == ExitCode::SUCCESS {
+        0
+    } else {
+        exit_number(code)
+    })
+}
+
+fn exit_number(code: ExitCode) -> i32 {
+    if code == ExitCode::from(oneshot::USAGE) {
+        i32::from(oneshot::USAGE)
+    } else {
+        i32::from(oneshot::FAILED)
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

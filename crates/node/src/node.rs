@@ -1,0 +1,250 @@
+//! Starting and stopping a native node: data directory, swarm, listeners, bootstrap, HTTP.
+//!
+//! [`start`] is what `webkad serve` and the one-shot commands run, and what tests call to
+//! get real nodes on 127.0.0.1; [`RunningNode::shutdown`] stops one cleanly.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use libp2p::{Multiaddr, PeerId, identity::Keypair};
+use tokio::task::JoinHandle;
+use webkad_core::{
+    Client, Config, EventLoop, Store,
+    behaviour::store_limits,
+    store::{PersistenceError, disk::DiskStore},
+};
+
+use crate::{
+    data_dir::{self, DataDir, DataDirError},
+    http, swarm,
+};
+
+/// Everything needed to start a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Behaviour configuration.
+    pub config: Config,
+    /// Data directory; `None` keeps nothing on disk.
+    pub data_dir: Option<PathBuf>,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to announce instead of the listen addresses.
+    pub announce: Vec<Multiaddr>,
+    /// Nodes to join through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Where to serve HTTP, if anywhere.
+    pub http: Option<SocketAddr>,
+}
+
+impl NodeOptions {
+    /// The default listen addresses of a bootstrap node, on 127.0.0.1.
+    pub fn default_listen() -> Vec<Multiaddr> {
+        [
+            "/ip4/127.0.0.1/tcp/4001",
+            "/ip4/127.0.0.1/udp/4001/quic-v1",
+            "/ip4/127.0.0.1/tcp/4002/ws",
+            "/ip4/127.0.0.1/udp/4002/webrtc-direct",
+        ]
+        .iter()
+        .map(|a| a.parse().expect("valid default address"))
+        .collect()
+    }
+
+    /// Options for a node on 127.0.0.1 with every transport on a free port: for tests.
+    pub fn loopback(config: Config) -> Self {
+        Self {
+            config,
+            data_dir: None,
+            listen: [
+                "/ip4/127.0.0.1/tcp/0",
+                "/ip4/127.0.0.1/udp/0/quic-v1",
+                "/ip4/127.0.0.1/tcp/0/ws",
+                "/ip4/127.0.0.1/udp/0/webrtc-direct",
+            ]
+            .iter()
+            .map(|a| a.parse().expect("valid address"))
+            .collect(),
+            announce: Vec::new(),
+            bootstrap: Vec::new(),
+            http: None,
+        }
+    }
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory is unusable.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The record database cannot be opened.
+    #[error("cannot open the record store: {0}")]
+    Store(#[from] PersistenceError),
+    /// The libp2p stack cannot be built.
+    #[error(transparent)]
+    Swarm(#[from] swarm::SwarmError),
+    /// A listen address cannot be used.
+    #[error(transparent)]
+    Listen(webkad_core::Error),
+    /// The HTTP address cannot be bound.
+    #[error("cannot serve HTTP on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// Drives the node.
+    pub client: Client,
+    /// The node's peer id.
+    pub peer_id: PeerId,
+    /// One address per listener, each ending in `/p2p/<peer_id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Where HTTP is served, if it is.
+    pub http_addr: Option<SocketAddr>,
+    event_loop: JoinHandle<()>,
+    http_server: Option<http::HttpServer>,
+}
+
+impl RunningNode {
+    /// The first listen address using `transport` (`tcp`, `quic`, `ws`, `webrtc-direct`).
+    pub fn addr(&self, transport: &str) -> Option<&Multiaddr> {
+        self.listen_addrs
+            .iter()
+            .find(|a| webkad_core::addr::transport_name(a) == transport)
+    }
+
+    /// Stops HTTP, closes every connection and waits for the event loop to end.
+    pub async fn shutdown(self) {
+        if let Some(server) = self.http_server {
+            server.stop().await;
+        }
+        if let Err(error) = self.client.shutdown().await {
+            tracing::debug!(%error, "event loop already stopped");
+        }
+        let _ = self.event_loop.await;
+    }
+}
+
+/// Opens the data directory (or makes up an ephemeral identity), builds the swarm, listens,
+/// joins the bootstrap nodes and serves HTTP.
+pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> {
+    let (keypair, certificate, store) = open_state(&options)?;
+    let peer_id = keypair.public().to_peer_id();
+    options.config.announce_listen_addrs = options.announce.is_empty();
+    let swarm = swarm::build(keypair, certificate, store, &options.config).await?;
+    let (event_loop, client) = EventLoop::new(swarm, options.config.clone());
+    let event_loop = tokio::spawn(event_loop.run());
+
+    let mut listen_addrs = Vec::new();
+    for addr in &options.listen {
+        match client.listen(addr.clone()).await {
+            Ok(addr) => listen_addrs.push(addr),
+            Err(error) => {
+                let _ = client.shutdown().await;
+                return Err(StartError::Listen(error));
+            }
+        }
+    }
+    for addr in &options.announce {
+        client
+            .add_external_address(addr.clone())
+            .await
+            .map_err(StartError::Listen)?;
+    }
+    join(&client, &options.bootstrap).await;
+
+    let http_server = match options.http {
+        Some(addr) => Some(
+            http::HttpServer::start(addr, client.clone())
+                .await
+                .map_err(|source| StartError::Http { addr, source })?,
+        ),
+        None => None,
+    };
+    Ok(RunningNode {
+        peer_id,
+        listen_addrs,
+        http_addr: http_server.as_ref().map(|s| s.local_addr()),
+        client,
+        event_loop,
+        http_server,
+    })
+}
+
+/// Dials every bootstrap address, then refreshes the routing table. Failures are warnings:
+/// a node whose bootstrap peers are down keeps serving and retries on its periodic bootstrap.
+/// Returns how many bootstrap nodes answered.
+pub async fn join(client: &Client, bootstrap: &[Multiaddr]) -> usize {
+    if bootstrap.is_empty() {
+        return 0;
+    }
+    let events = client.subscribe().await.ok();
+    let mut reached = 0;
+    for addr in bootstrap {
+        match client.dial(addr.clone()).await {
+            Ok(peer) => {
+                reached += 1;
+                tracing::info!(%peer, %addr, "connected to bootstrap node");
+            }
+            Err(error) => tracing::warn!(%addr, %error, "bootstrap node unreachable"),
+        }
+    }
+    if reached == 0 {
+        return 0;
+    }
+    // Kademlia learns a peer's addresses from identify, a round trip after connecting:
+    // wait (briefly) for the routing table to fill before the bootstrap query.
+    if let Some(events) = events {
+        wait_for_routing_entry(client, events).await;
+    }
+    match client.bootstrap().await {
+        Ok(size) => tracing::info!(routing_table_size = size, "joined the DHT"),
+        Err(error) => tracing::warn!(%error, "bootstrap query failed"),
+    }
+    reached
+}
+
+async fn wait_for_routing_entry(
+    client: &Client,
+    mut events: futures::channel::mpsc::Receiver<webkad_core::Event>,
+) {
+    use futures::StreamExt;
+    if matches!(client.stats().await, Ok(s) if s.routing_table_size > 0) {
+        return;
+    }
+    let routed = async {
+        while let Some(event) = events.next().await {
+            if matches!(event, webkad_core::Event::RoutingUpdated { .. }) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), routed).await;
+}
+
+fn open_state(
+    options: &NodeOptions,
+) -> Result<(Keypair, libp2p_webrtc::tokio::Certificate, Store), StartError> {
+    let limits = store_limits(&options.config);
+    match &options.data_dir {
+        Some(path) => {
+            let dir = DataDir::open(path)?;
+            let keypair = dir.identity()?;
+            let certificate = dir.certificate()?;
+            let disk = DiskStore::open(&dir.store_path())?;
+            let peer_id = keypair.public().to_peer_id();
+            let store = Store::with_backend(peer_id, limits, Box::new(disk))?;
+            Ok((keypair, certificate, store))
+        }
+        None => {
+            let keypair = Keypair::generate_ed25519();
+            let store = Store::in_memory(keypair.public().to_peer_id(), limits);
+            Ok((keypair, data_dir::new_certificate(), store))
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! One-shot client commands: join through `--bootstrap`, do one thing, print, exit.
+//!
+//! Plain output by default (`webkad get` prints the value alone), JSON with `--json`.
+//! Exit codes: 0 success, 1 not found or failed, 2 bad usage.
+
+use std::process::ExitCode;
+
+use libp2p::{Multiaddr, PeerId};
+use serde_json::json;
+use webkad_core::{Client, Config, KadMode, PingTarget, addr, client::PutOutcome};
+
+use crate::{
+    cli::{ClientArgs, Command},
+    console::parse_ping_target,
+    node::{self, NodeOptions, RunningNode},
+    output::{millis, show_rtt},
+};
+
+/// Exit code for "not found" and failures.
+pub const FAILED: u8 = 1;
+/// Exit code for bad usage.
+pub const USAGE: u8 = 2;
+
+/// What a one-shot command produced: plain text and JSON, or an error.
+struct Outcome {
+    ok: bool,
+    plain: String,
+    json: serde_json::Value,
+}
+
+impl Outcome {
+    fn ok(plain: String, json: serde_json::Value) -> Self {
+        Self {
+            ok: true,
+            plain,
+            json,
+        }
+    }
+
+    fn fail(message: String) -> Self {
+        Self {
+            ok: false,
+            json: json!({ "error": message }),
+            plain: message,
+        }
+    }
+}
+
+/// Runs a one-shot command and returns the process exit code.
+pub async fn run(command: Command) -> ExitCode {
+    let (args, action) = match split(command) {
+        Ok(split) => split,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let json = args.json;
+    let outcome = match start_client(&args, &action).await {
+        Ok(node) => {
+            let outcome = perform(&node.client, action).await;
+            node.shutdown().await;
+            outcome
+        }
+        Err(message) => Outcome::fail(message),
+    };
+    match (outcome.ok, json) {
+        (_, true) => println!("{}", outcome.json),
+        (true, false) => println!("{}", outcome.plain),
+        (false, false) => eprintln!("{}", outcome.plain),
+    }
+    if outcome.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+/// The one thing a one-shot command does.
+enum Action {
+    Put(String, String),
+    Get(String),
+    Provide(String),
+    Providers(String),
+    FindPeer(PeerId),
+    Ping(PingTarget),
+}
+
+fn split(command: Command) -> Result<(ClientArgs, Action), String> {
+    let (args, action) = match command {
+        Command::Put { key, value, client } => (client, Action::Put(key, value)),
+        Command::Get { key, client } => (client, Action::Get(key)),
+        Command::Provide { key, client } => (client, Action::Provide(key)),
+        Command::Providers { key, client } => (client, Action::Providers(key)),
+        Command::FindPeer { peer_id, client } => (client, Action::FindPeer(peer_id)),
+        Command::Ping { target, client } => (client, Action::Ping(parse_ping_target(&target)?)),
+        Command::Serve(_) => unreachable!("serve is not a one-shot command"),
+    };
+    let needs_bootstrap = !matches!(action, Action::Ping(PingTarget::Addr(_)));
+    if needs_bootstrap && args.bootstrap.is_empty() {
+        return Err("this command needs --bootstrap <MULTIADDR> (or WEBKAD_BOOTSTRAP)".to_owned());
+    }
+    Ok((args, action))
+}
+
+async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode, String> {
+    let listen: Vec<Multiaddr> = match (action, args.listen.is_empty()) {
+        (Action::Provide(_), true) => ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
+            .iter()
+            .map(|a| a.parse().expect("valid address"))
+            .collect(),
+        _ => args.listen.clone(),
+    };
+    let options = NodeOptions {
+        config: Config {
+            kad_protocol: args.kad_protocol.clone(),
+            kad_mode: KadMode::Client,
+            ..Config::default()
+        },
+        data_dir: None,
+        listen,
+        announce: Vec::new(),
+        bootstrap: Vec::new(),
+        http: None,
+    };
+    let node = node::start(options).await.map_err(|e| e.to_string())?;
+    if !args.bootstrap.is_empty() && node::join(&node.client, &args.bootstrap).await == 0 {
+        node.shutdown().await;
+        return Err("could not reach any bootstrap node".to_owned());
+    }
+    Ok(node)
+}
+
+async fn perform(client: &Client, action: Action) -> Outcome {
+    match action {
+        Action::Put(key, value) => match client
+            .put(key.clone().into_bytes(), value.into_bytes())
+            .await
+        {
+            Ok(PutOutcome::Replicated) => Outcome::ok(
+                format!("stored {key:?}"),
+                json!({ "key": key, "stored": true }),
+            ),
+            Ok(PutOutcome::LocalOnly) => {
+                Outcome::fail(webkad_core::Error::NotReplicated.to_string())
+            }
+            Err(e) => Outcome::fail(e.to_string()),
+        },
+        Action::Get(key) => match client.get(key.clone().into_bytes()).await {
+            Ok(Some(found)) => {
+                let value = String::from_utf8_lossy(&found.value).into_owned();
+                let from = found.from.map(|p| p.to_string());
+                Outcome::ok(
+                    value.clone(),
+                    json!({ "key": key, "value": value, "from": from }),
+                )
+            }
+            Ok(None) => Outcome::fail("not found".to_owned()),
+            Err(e) => Outcome::fail(e.to_string()),
+        },
+        Action::Provide(key) => provide(client, key).await,
+        Action::Providers(key) => match client.get_providers(key.clone().into_bytes()).await {
+            Ok(providers) if providers.is_empty() => Outcome::fail("not found".to_owned()),
+            Ok(providers) => {
+                let list: Vec<String> = providers.iter().map(ToString::to_string).collect();
+                Outcome::ok(list.join("\n"), json!({ "key": key, "providers": list }))
+            }
+            Err(e) => Outcome::fail(e.to_string()),
+        },
+        Action::FindPeer(peer) => match client.find_peer(peer).await {
+            Ok(addrs) => {
+                let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                Outcome::ok(
+                    list.join("\n"),
+                    json!({ "peer_id": peer.to_string(), "addrs": list }),
+                )
+            }
+            Err(webkad_core::Error::NotFound) => Outcome::fail("not found".to_owned()),
+            Err(e) => Outcome::fail(e.to_string()),
+        },
+        Action::Ping(target) => ping(client, target).await,
+    }
+}
+
+/// Announces the key, prints that it did, and stays online until interrupted.
+async fn provide(client: &Client, key: String) -> Outcome {
+    if let Err(e) = client.start_providing(key.clone().into_bytes()).await {
+        return Outcome::fail(e.to_string());
+    }
+    println!(
+        "providing {key:?} as {}; press Ctrl-C to stop",
+        client.local_peer_id()
+    );
+    crate::signal::shutdown_requested().await;
+    Outcome::ok(
+        format!("stopped providing {key:?}"),
+        json!({ "key": key, "provided": true }),
+    )
+}
+
+async fn ping(client: &Client, target: PingTarget) -> Outcome {
+    let result = match target {
+        PingTarget::Addr(addr) => client.ping(PingTarget::Addr(addr)).await,
+        PingTarget::Peer(peer) => match client.find_peer(peer).await {
+            Ok(addrs) => {
+                let mut last = Err(webkad_core::Error::NotFound);
+                for a in addrs {
+                    last = client
+                        .ping(PingTarget::Addr(addr::with_peer_id(&a, peer)))
+                        .await;
+                    if last.is_ok() {
+                        break;
+                    }
+                }
+                last
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok((peer, rtt)) => Outcome::ok(
+            format!("pong from {peer}: {}", show_rtt(rtt)),
+            json!({ "peer_id": peer.to_string(), "rtt_ms": millis(rtt) }),
+        ),
+        Err(e) => Outcome::fail(e.to_string()),
+    }
+}

@@ -1,0 +1,76 @@
+//! `webkad serve`: the bootstrap node an operator runs.
+
+use std::time::Duration;
+
+use webkad_core::{Config, KadMode, RelayLimits};
+
+use crate::{
+    cli::{KadModeArg, ServeArgs},
+    console,
+    data_dir::default_data_dir,
+    node::{self, NodeOptions, StartError},
+    signal,
+};
+
+/// The node options that `webkad serve` flags describe.
+pub fn options(args: &ServeArgs) -> NodeOptions {
+    let relay = RelayLimits {
+        max_reservations: args.relay_max_reservations,
+        max_reservations_per_peer: args.relay_max_reservations_per_peer,
+        reservation_duration: Duration::from_secs(args.relay_reservation_ttl),
+        max_circuits: args.relay_max_circuits,
+        max_circuits_per_peer: args.relay_max_circuits_per_peer,
+        max_circuit_duration: Duration::from_secs(args.relay_circuit_duration),
+        max_circuit_bytes: args.relay_circuit_bytes,
+    };
+    let config = Config {
+        kad_protocol: args.kad_protocol.clone(),
+        kad_mode: match args.kad_mode {
+            KadModeArg::Server => KadMode::Server,
+            KadModeArg::Client => KadMode::Client,
+        },
+        relay_server: Some(relay),
+        ..Config::bootstrap()
+    };
+    NodeOptions {
+        config,
+        data_dir: if args.ephemeral {
+            None
+        } else {
+            Some(args.data_dir.clone().unwrap_or_else(default_data_dir))
+        },
+        listen: if args.listen.is_empty() {
+            NodeOptions::default_listen()
+        } else {
+            args.listen.clone()
+        },
+        announce: args.announce.clone(),
+        bootstrap: args.bootstrap.clone(),
+        http: (!args.no_http).then_some(args.http),
+    }
+}
+
+/// Runs the node until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<(), StartError> {
+    let options = options(&args);
+    if let Some(dir) = &options.data_dir {
+        tracing::info!(data_dir = %dir.display(), "using data dir");
+    }
+    let running = node::start(options).await?;
+    println!("Local peer id: {}", running.peer_id);
+    for addr in &running.listen_addrs {
+        println!("Listening on {addr}");
+    }
+    if let Some(http) = running.http_addr {
+        println!("HTTP API on http://{http}/api/bootstrap");
+    }
+    if !args.no_console {
+        println!("Console ready: type HELP for commands");
+        tokio::spawn(console::run_stdin(running.client.clone()));
+    }
+    signal::shutdown_requested().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    println!("Stopped");
+    Ok(())
+}
