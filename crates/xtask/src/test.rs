@@ -1,0 +1,76 @@
+//! `cargo xtask test`: every check CI runs, in order.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cmd::{cargo, run_step};
+use crate::tools::{WASM_TARGET, ensure_rust_tools};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Skip rustfmt and both clippy runs (only set up the tools and run the tests).
+    #[arg(long)]
+    pub skip_lint: bool,
+}
+
+/// Sets up the tools, then runs fmt, clippy (native), clippy (wasm32 on
+/// webkad-core) and the workspace tests. All steps share the workspace
+/// `target/` directory and build the debug profile only.
+pub fn test(args: &TestArgs) -> Result<()> {
+    let started = Instant::now();
+    ensure_rust_tools()?;
+    if args.skip_lint {
+        eprintln!("==> fmt and clippy: skipped (--skip-lint)");
+    } else {
+        lint()?;
+    }
+    run_step(
+        "test",
+        &mut check(&["test", "--workspace", "--no-fail-fast"]),
+    )?;
+    eprintln!("==> all checks passed in {}s", started.elapsed().as_secs());
+    Ok(())
+}
+
+/// rustfmt, clippy on the whole workspace, then clippy on webkad-core for wasm32.
+fn lint() -> Result<()> {
+    run_step("fmt", &mut check(&["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "clippy",
+        &mut check(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // Only webkad-core targets the browser; the native crates cannot build for wasm.
+    run_step(
+        "clippy (wasm32)",
+        &mut check(&[
+            "clippy",
+            "-p",
+            "webkad-core",
+            "--all-targets",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )
+}
+
+/// A cargo command for a check. Stdin is closed, as on CI, so nothing can
+/// wait for input.
+fn check(args: &[&str]) -> Command {
+    let mut command = cargo(args);
+    command.stdin(Stdio::null());
+    command
+}

@@ -1,0 +1,138 @@
+//! Tools for building and testing the browser peer.
+//!
+//! This is the place where the browser work plugs in: `cargo xtask test` and
+//! `cargo xtask run` do not call these yet. The browser issue wires
+//! [`ensure_web_tools`] into them (e.g. right after
+//! [`crate::tools::ensure_rust_tools`]). Every function is idempotent and
+//! skips the install when the tool is already present with the pinned version.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cmd::{cargo, program, reports_version, run_step, stdout_of, workspace_root};
+
+/// Pinned wasm-bindgen-cli; must match the `wasm-bindgen` crate in Cargo.lock.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.108";
+/// Pinned trunk.
+pub const TRUNK_VERSION: &str = "0.21.14";
+/// Pinned binaryen npm package (provides `wasm-opt`).
+pub const BINARYEN_VERSION: &str = "132.0.0";
+/// Where chromium-driver puts chromedriver on Debian.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Ensures every browser tool: wasm-bindgen-cli, trunk, binaryen, chromium.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn ensure_web_tools() -> Result<()> {
+    ensure_wasm_bindgen_cli()?;
+    ensure_trunk()?;
+    ensure_binaryen()?;
+    ensure_chromium()
+}
+
+/// Installs wasm-bindgen-cli [`WASM_BINDGEN_VERSION`] unless
+/// `wasm-bindgen --version` already prints that version.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn ensure_wasm_bindgen_cli() -> Result<()> {
+    let mut version = program("wasm-bindgen", &["--version"]);
+    if reports_version(&mut version, WASM_BINDGEN_VERSION) {
+        eprintln!("==> wasm-bindgen {WASM_BINDGEN_VERSION}: present");
+        return Ok(());
+    }
+    run_step(
+        "install wasm-bindgen-cli",
+        &mut cargo(&[
+            "install",
+            "--locked",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+        ]),
+    )
+}
+
+/// Installs trunk [`TRUNK_VERSION`] unless `trunk --version` already prints
+/// that version.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn ensure_trunk() -> Result<()> {
+    if reports_version(&mut program("trunk", &["--version"]), TRUNK_VERSION) {
+        eprintln!("==> trunk {TRUNK_VERSION}: present");
+        return Ok(());
+    }
+    run_step(
+        "install trunk",
+        &mut cargo(&["install", "--locked", "trunk", "--version", TRUNK_VERSION]),
+    )
+}
+
+/// The project-local npm prefix binaryen is installed into (git-ignored).
+pub fn binaryen_prefix() -> PathBuf {
+    workspace_root().join(".tools").join("binaryen")
+}
+
+/// The directory holding `wasm-opt` and the other binaryen executables;
+/// put it on `PATH` for trunk.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn binaryen_bin_dir() -> PathBuf {
+    binaryen_prefix().join("node_modules").join(".bin")
+}
+
+/// Installs npm `binaryen@`[`BINARYEN_VERSION`] into [`binaryen_prefix`]
+/// unless that version is already installed there.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn ensure_binaryen() -> Result<()> {
+    let prefix = binaryen_prefix();
+    let manifest = prefix.join("node_modules/binaryen/package.json");
+    let installed = std::fs::read_to_string(manifest).is_ok_and(|text| {
+        text.lines().any(|line| {
+            let line = line.trim().trim_end_matches(',');
+            line == format!("\"version\": \"{BINARYEN_VERSION}\"")
+        })
+    });
+    if installed {
+        eprintln!("==> binaryen {BINARYEN_VERSION}: present");
+        return Ok(());
+    }
+    let package = format!("binaryen@{BINARYEN_VERSION}");
+    let prefix = prefix.to_string_lossy().into_owned();
+    run_step(
+        "install binaryen",
+        &mut program(
+            "npm",
+            &["install", "--no-save", "--prefix", &prefix, &package],
+        ),
+    )
+}
+
+/// Installs chromium and chromium-driver with apt-get unless
+/// [`CHROMEDRIVER`] exists. Uses `sudo` when not running as root.
+// The browser issue wires this into `test`/`run`; unused until then.
+#[allow(dead_code)]
+pub fn ensure_chromium() -> Result<()> {
+    if std::path::Path::new(CHROMEDRIVER).exists() {
+        eprintln!("==> chromedriver: present");
+        return Ok(());
+    }
+    let is_root = stdout_of(&mut program("id", &["-u"])).is_some_and(|uid| uid.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut command = if is_root {
+            program("apt-get", args)
+        } else {
+            let mut command = program("sudo", &["apt-get"]);
+            command.args(args);
+            command
+        };
+        command.env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    run_step("update apt package lists", &mut apt(&["update"]))?;
+    run_step(
+        "install chromium",
+        &mut apt(&["install", "-y", "chromium", "chromium-driver"]),
+    )
+}
