@@ -1,1 +1,237 @@
-//! placeholder
+//! Helpers for webkad's end-to-end tests: real nodes over real sockets on 127.0.0.1.
+//!
+//! Every wait is bounded ([`within`]); nodes started here stop when the test drops them
+//! ([`ServeProcess`] kills its child by PID on drop).
+
+use std::{future::Future, path::PathBuf, process::Stdio, time::Duration};
+
+use libp2p::Multiaddr;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+};
+use webkad_core::Config;
+use webkad_node::node::{self, NodeOptions, RunningNode};
+
+/// The longest any single step of a test may wait.
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// Runs `fut`, failing the test if it takes longer than [`STEP`].
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: no result within {STEP:?}"),
+    }
+}
+
+/// Starts an in-process node on 127.0.0.1 (every transport, free ports) with `config`,
+/// joined through `bootstrap`.
+pub async fn spawn_node(config: Config, bootstrap: &[Multiaddr]) -> RunningNode {
+    let mut options = NodeOptions::loopback(config);
+    options.bootstrap = bootstrap.to_vec();
+    within("starting a node", node::start(options))
+        .await
+        .expect("node starts")
+}
+
+/// A DHT server like the bootstrap node, with a relay server.
+pub fn server_config() -> Config {
+    Config::bootstrap()
+}
+
+/// A DHT client, like a browser or a one-shot command.
+pub fn client_config() -> Config {
+    Config::default()
+}
+
+/// Installs a test log subscriber once (`RUST_LOG` picks the level; quiet by default).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// The `webkad` binary built next to this test (`target/<profile>/webkad`).
+pub fn webkad_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("webkad{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p webkad-node` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The output of a finished `webkad` command.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `webkad <args>` to completion (bounded), with stdin closed.
+pub async fn webkad(args: &[&str]) -> Output {
+    let run = Command::new(webkad_bin())
+        .args(args)
+        .env_remove("WEBKAD_BOOTSTRAP")
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = within(&format!("webkad {args:?}"), run)
+        .await
+        .expect("webkad runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A `webkad serve` child process with its console on a pipe.
+pub struct ServeProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// The `Local peer id` it printed.
+    pub peer_id: String,
+    /// The `Listening on` addresses it printed.
+    pub addrs: Vec<String>,
+    /// The HTTP base URL it printed, e.g. `http://127.0.0.1:41234`.
+    pub http: Option<String>,
+}
+
+impl ServeProcess {
+    /// Starts `webkad serve <args>` and reads its banner up to "Console ready".
+    pub async fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(webkad_bin())
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("webkad serve starts");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut process = Self {
+            child,
+            stdin,
+            stdout,
+            peer_id: String::new(),
+            addrs: Vec::new(),
+            http: None,
+        };
+        loop {
+            let line = process.next_line().await;
+            if let Some(id) = line.strip_prefix("Local peer id: ") {
+                process.peer_id = id.to_owned();
+            } else if let Some(addr) = line.strip_prefix("Listening on ") {
+                process.addrs.push(addr.to_owned());
+            } else if let Some(url) = line.strip_prefix("HTTP API on ") {
+                process.http = Some(url.trim_end_matches("/api/bootstrap").to_owned());
+            } else if line.starts_with("Console ready") {
+                return process;
+            }
+        }
+    }
+
+    /// The first printed address containing `needle` (e.g. `/tcp/`, `/ws/`, `webrtc-direct`).
+    pub fn addr(&self, needle: &str) -> String {
+        self.addrs
+            .iter()
+            .find(|a| a.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} address in {:?}", self.addrs))
+            .clone()
+    }
+
+    /// The next line the node prints on stdout.
+    pub async fn next_line(&mut self) -> String {
+        within("reading webkad serve output", self.stdout.next_line())
+            .await
+            .expect("stdout readable")
+            .expect("webkad serve exited early")
+    }
+
+    /// Types a console line and returns the first line of the answer.
+    pub async fn console(&mut self, line: &str) -> String {
+        let stdin = self.stdin.as_mut().expect("console stdin open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write console");
+        stdin.flush().await.expect("flush console");
+        self.next_line().await
+    }
+
+    /// Closes the console's stdin (the node must keep serving).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code and the rest of stdout.
+    pub async fn terminate(mut self) -> (i32, String) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+        let mut rest = String::new();
+        while let Ok(Ok(Some(line))) = tokio::time::timeout(STEP, self.stdout.next_line()).await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        let status = within("webkad serve exit", self.child.wait())
+            .await
+            .expect("wait");
+        (status.code().unwrap_or(-1), rest)
+    }
+}
+
+/// Fetches `url` with a plain HTTP/1.1 GET on 127.0.0.1 and returns (status, body).
+pub async fn http_get(url: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send request");
+        let mut response = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut response)
+            .await
+            .expect("read response");
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let response = within("http get", fetch).await;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("http status");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

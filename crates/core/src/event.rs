@@ -56,6 +56,13 @@ pub enum Event {
         /// The peer that sent it.
         from: String,
     },
+    /// Another peer announced itself here as a provider of a key.
+    ProviderStored {
+        /// The key, lossy UTF-8.
+        key: String,
+        /// The provider.
+        provider: String,
+    },
     /// A direct message arrived (it has been acknowledged).
     Message {
         /// The sender.

@@ -133,6 +133,9 @@ impl RunningNode {
 /// Opens the data directory (or makes up an ephemeral identity), builds the swarm, listens,
 /// joins the bootstrap nodes and serves HTTP.
 pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> {
+    // Several libp2p transports use rustls with different crypto back ends enabled; without a
+    // process default, the first WebRTC handshake panics. Already installed is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     options.config.announce_listen_addrs = options.announce.is_empty();

@@ -68,14 +68,14 @@ impl EventLoop {
                     tracing::warn!(%provider, "refused a provider record with an oversized key");
                     return;
                 }
-                if let Err(error) = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .store_mut()
-                    .add_provider(record)
-                {
-                    tracing::warn!(%provider, %error, "refused a provider record");
+                let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
+                let store = self.swarm.behaviour_mut().kad.store_mut();
+                match store.add_provider(record) {
+                    Ok(()) => self.publish(Event::ProviderStored {
+                        key,
+                        provider: provider.to_string(),
+                    }),
+                    Err(error) => tracing::warn!(%provider, %error, "refused a provider record"),
                 }
             }
             _ => {}
