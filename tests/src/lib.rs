@@ -55,8 +55,21 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// The `webkad` binary built next to this test (`target/<profile>/webkad`).
+/// The `webkad` binary built next to this test (`target/<profile>/webkad`), rebuilt once
+/// per test process so that `cargo test -p webkad-tests` never runs a stale binary.
 pub fn webkad_bin() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--package", "webkad-node", "--bin", "webkad"])
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the webkad binary failed");
+    });
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
@@ -120,7 +133,10 @@ impl ServeProcess {
         let mut child = Command::new(webkad_bin())
             .arg("serve")
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("WEBKAD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -177,6 +193,15 @@ impl ServeProcess {
             .expect("write console");
         stdin.flush().await.expect("flush console");
         self.next_line().await
+    }
+
+    /// Types a console line and returns the `n` lines of the answer.
+    pub async fn console_lines(&mut self, line: &str, n: usize) -> Vec<String> {
+        let mut lines = vec![self.console(line).await];
+        while lines.len() < n {
+            lines.push(self.next_line().await);
+        }
+        lines
     }
 
     /// Closes the console's stdin (the node must keep serving).

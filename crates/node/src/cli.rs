@@ -39,7 +39,8 @@ pub enum Command {
         client: ClientArgs,
     },
     /// Announce this process as a provider of KEY and keep running until interrupted:
-    /// a provider must stay online, since provider records point at it.
+    /// a provider must stay online, since provider records point at it. It serves the DHT
+    /// while it runs.
     Provide {
         /// The key.
         key: String,

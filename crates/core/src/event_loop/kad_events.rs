@@ -127,17 +127,19 @@ impl EventLoop {
                 let Some((target, reply)) = self.pending.find_peer.remove(&id) else {
                     return;
                 };
+                let mut addrs = Vec::new();
                 let peers = match result {
                     Ok(GetClosestPeersOk { peers, .. }) => peers,
                     Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                 };
-                let found = peers.into_iter().find(|p| p.peer_id == target);
-                let mut addrs = found.map(|p| p.addrs).unwrap_or_default();
-                if let Some(state) = self.peers.get(&target) {
-                    for a in state.connections.values() {
-                        if !addrs.contains(a) {
-                            addrs.push(a.clone());
-                        }
+                let answered = peers.into_iter().filter(|p| p.peer_id == target);
+                let connected = self.peers.get(&target).into_iter();
+                let more = answered
+                    .flat_map(|p| p.addrs)
+                    .chain(connected.flat_map(|s| s.connections.values().cloned()));
+                for a in more {
+                    if !addrs.contains(&a) {
+                        addrs.push(a);
                     }
                 }
                 answer(

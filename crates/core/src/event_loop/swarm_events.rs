@@ -177,6 +177,7 @@ impl EventLoop {
         let identify::Event::Received { peer_id, info, .. } = event else {
             return;
         };
+        tracing::debug!(%peer_id, protocols = ?info.protocols, listen = ?info.listen_addrs, "identified");
         if let Some(state) = self.peers.get_mut(&peer_id) {
             state.agent_version = Some(info.agent_version.clone());
         }
@@ -191,10 +192,12 @@ impl EventLoop {
         }
         for address in info.listen_addrs {
             if self.config.address_filter.allows(&address) && !addr::is_unspecified(&address) {
-                self.swarm
+                let update = self
+                    .swarm
                     .behaviour_mut()
                     .kad
                     .add_address(&peer_id, address);
+                tracing::debug!(%peer_id, ?update, "routing address added");
             }
         }
     }
@@ -297,9 +300,27 @@ fn dial_error_line(error: &DialError) -> String {
     match error {
         DialError::Transport(attempts) => attempts
             .iter()
-            .map(|(addr, e)| format!("{addr}: {e}"))
+            .map(|(addr, e)| format!("{addr}: {}", error_chain(e)))
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
+    }
+}
+
+/// An error and its sources, joined with ": ", skipping empty or repeated messages.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        format!("{error:?}")
+    } else {
+        parts.join(": ")
     }
 }
