@@ -42,6 +42,9 @@ const SUBSCRIBER_QUEUE: usize = 256;
 /// What a client call waits on top of the query timeout.
 const CLIENT_MARGIN: Duration = Duration::from_secs(5);
 
+/// The reply of a direct message: the acknowledgement and the round-trip time.
+type SendReply = Reply<(Vec<u8>, Duration)>;
+
 /// What the loop knows about a connected peer.
 #[derive(Debug, Default)]
 struct PeerState {
@@ -65,7 +68,8 @@ struct Pending {
     ping: HashMap<PeerId, Vec<Reply<(PeerId, Duration)>>>,
     /// Pings waiting for a dial to an address to finish.
     ping_dial: HashMap<ConnectionId, Reply<(PeerId, Duration)>>,
-    send: HashMap<OutboundRequestId, (Reply<(Vec<u8>, Duration)>, Instant)>,
+    /// Direct messages awaiting their acknowledgement, with the time they were sent.
+    send: HashMap<OutboundRequestId, (SendReply, Instant)>,
 }
 
 /// Owns the swarm and serves [`Client`] commands. Create with [`EventLoop::new`], then spawn

@@ -202,17 +202,18 @@ impl EventLoop {
             Err(error) => tracing::debug!(%error, "provider query ended"),
         }
         let enough = found.len() >= self.config.max_providers_per_key;
-        if enough && !last {
-            if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-                query.finish();
-            }
+        if enough
+            && !last
+            && let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id)
+        {
+            query.finish();
         }
-        if last || enough {
-            if let Some((reply, found)) = self.pending.get_providers.remove(&id) {
-                let mut providers: Vec<_> = found.into_iter().collect();
-                providers.sort_by_key(|p| p.to_base58());
-                answer(reply, Ok(providers));
-            }
+        if (last || enough)
+            && let Some((reply, found)) = self.pending.get_providers.remove(&id)
+        {
+            let mut providers: Vec<_> = found.into_iter().collect();
+            providers.sort_by_key(|p| p.to_base58());
+            answer(reply, Ok(providers));
         }
     }
 }

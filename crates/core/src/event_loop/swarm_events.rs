@@ -6,7 +6,7 @@ use libp2p::{
 };
 use web_time::Instant;
 
-use super::{EventLoop, PeerState, answer};
+use super::{EventLoop, answer};
 use crate::{addr, behaviour::BehaviourEvent, error::Error, event::Event};
 
 impl EventLoop {
@@ -84,7 +84,7 @@ impl EventLoop {
                 if let Some(reply) = self.pending.dial.remove(&connection_id) {
                     answer(reply, Ok(peer_id));
                 }
-                let state = self.peers.entry(peer_id).or_insert_with(PeerState::default);
+                let state = self.peers.entry(peer_id).or_default();
                 let first = state.connections.is_empty();
                 state.connections.insert(connection_id, remote.clone());
                 if first {
