@@ -257,3 +257,69 @@ async fn direct_messages_are_acknowledged() {
     alice.shutdown().await;
     bootstrap.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_every_listener_leaves_the_node_serving() {
+    use tokio::io::AsyncWriteExt;
+    init_logs();
+    let bootstrap = spawn_node(server_config(), &[]).await;
+    for transport in ["tcp", "ws"] {
+        let addr = bootstrap.addr(transport).expect("listener").to_string();
+        let port = addr.split('/').nth(4).expect("port");
+        let mut socket = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .expect("connect");
+        let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let _ = socket.write_all(&garbage).await;
+        drop(socket);
+    }
+    for transport in ["quic", "webrtc-direct"] {
+        let addr = bootstrap.addr(transport).expect("listener").to_string();
+        let port = addr.split('/').nth(4).expect("port");
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let _ = socket
+            .send_to(&[0xde; 1200], format!("127.0.0.1:{port}"))
+            .await;
+    }
+    let client = spawn_node(
+        client_config(),
+        &[bootstrap.addr("tcp").expect("tcp").clone()],
+    )
+    .await;
+    let put = within("put", client.client.put(key("after"), key("garbage"))).await;
+    assert_eq!(put, Ok(PutOutcome::Replicated));
+    client.shutdown().await;
+    bootstrap.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kad_protocol_name_separates_networks() {
+    init_logs();
+    let ipfs = || webkad_core::Config {
+        kad_protocol: "/ipfs/kad/1.0.0".to_owned(),
+        ..server_config()
+    };
+    let bootstrap = spawn_node(ipfs(), &[]).await;
+    let entry = [bootstrap.addr("tcp").expect("tcp").clone()];
+    let same = spawn_node(ipfs(), &entry).await;
+    let put = within("put", same.client.put(key("k"), key("v"))).await;
+    assert_eq!(
+        put,
+        Ok(PutOutcome::Replicated),
+        "nodes on /ipfs/kad/1.0.0 share records"
+    );
+
+    let other = spawn_node(server_config(), &entry).await;
+    let found = within("get", other.client.get(key("k")))
+        .await
+        .expect("get");
+    assert_eq!(
+        found, None,
+        "a /webkad/kad/1.0.0 node does not query an /ipfs/kad/1.0.0 node"
+    );
+    for node in [same, other, bootstrap] {
+        node.shutdown().await;
+    }
+}
