@@ -7,6 +7,7 @@
 //! * `cargo xtask run [-- serve args]` runs the bootstrap node (`webkad serve`).
 
 mod cmd;
+mod interop;
 mod run;
 mod test;
 mod tools;
