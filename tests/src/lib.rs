@@ -55,24 +55,13 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// The `webkad` binary built next to this test (`target/<profile>/webkad`), rebuilt once
-/// per test process so that `cargo test -p webkad-tests` never runs a stale binary.
+/// The `webkad` binary built next to this test (`target/<profile>/webkad`).
+///
+/// `cargo test --workspace` (what `cargo xtask test` runs) builds it with the tests. A nested
+/// `cargo build` from here would resolve features differently and rebuild half the tree on
+/// every run, so after changing the node with `cargo test -p webkad-tests` alone, run
+/// `cargo build -p webkad-node` first.
 pub fn webkad_bin() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--package", "webkad-node", "--bin", "webkad"])
-            .current_dir(root)
-            // Inherited from the test process, it would mark build scripts (ring's) dirty and
-            // make this build and the outer one rebuild each other every time.
-            .env_remove("CARGO_MANIFEST_DIR")
-            .stdin(Stdio::null())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the webkad binary failed");
-    });
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
