@@ -23,13 +23,7 @@ impl EventLoop {
                 answer(reply, Ok(()));
             }
             Command::Dial(addr, reply) => {
-                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
-                let opts = match addr::peer_id_of(&addr) {
-                    Some(peer) => DialOpts::peer_id(peer)
-                        .addresses(vec![addr.clone()])
-                        .build(),
-                    None => opts,
-                };
+                let opts = dial_opts(addr.clone());
                 let id = opts.connection_id();
                 match self.swarm.dial(opts) {
                     Ok(()) => _ = self.pending.dial.insert(id, reply),
@@ -41,44 +35,28 @@ impl EventLoop {
                 Err(_) => answer(reply, Err(Error::NoKnownPeers)),
             },
             Command::Put(key, value, reply) => self.put(key, value, reply),
-            Command::Get(key, reply) => {
-                if let Err(e) = self.check_key(&key) {
-                    return answer(reply, Err(e));
+            Command::Get(key, reply) => match self.record_key(&key) {
+                Ok(key) => {
+                    let id = self.swarm.behaviour_mut().kad.get_record(key);
+                    self.pending.get.insert(id, reply);
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_record(RecordKey::new(&key));
-                self.pending.get.insert(id, reply);
-            }
-            Command::StartProviding(key, reply) => {
-                if let Err(e) = self.check_key(&key) {
-                    return answer(reply, Err(e));
-                }
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .start_providing(RecordKey::new(&key))
-                {
+                Err(e) => answer(reply, Err(e)),
+            },
+            Command::StartProviding(key, reply) => match self.record_key(&key) {
+                Ok(key) => match self.swarm.behaviour_mut().kad.start_providing(key) {
                     Ok(id) => _ = self.pending.start_providing.insert(id, reply),
                     Err(e) => answer(reply, Err(Error::StoreRefused(e.to_string()))),
+                },
+                Err(e) => answer(reply, Err(e)),
+            },
+            Command::GetProviders(key, reply) => match self.record_key(&key) {
+                Ok(key) => {
+                    let id = self.swarm.behaviour_mut().kad.get_providers(key);
+                    let found = Default::default();
+                    self.pending.get_providers.insert(id, (reply, found));
                 }
-            }
-            Command::GetProviders(key, reply) => {
-                if let Err(e) = self.check_key(&key) {
-                    return answer(reply, Err(e));
-                }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .get_providers(RecordKey::new(&key));
-                self.pending
-                    .get_providers
-                    .insert(id, (reply, Default::default()));
-            }
+                Err(e) => answer(reply, Err(e)),
+            },
             Command::FindPeer(peer, reply) => {
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.pending.find_peer.insert(id, (peer, reply));
@@ -133,7 +111,8 @@ impl EventLoop {
         }
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<(), Error> {
+    /// `key` as a Kademlia key, if it is within the limits.
+    fn record_key(&self, key: &[u8]) -> Result<RecordKey, Error> {
         if key.is_empty() {
             return Err(Error::EmptyKey);
         }
@@ -143,13 +122,14 @@ impl EventLoop {
                 limit: self.config.max_key_bytes,
             });
         }
-        Ok(())
+        Ok(RecordKey::new(&key))
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>, reply: Reply<super::PutOutcome>) {
-        if let Err(e) = self.check_key(&key) {
-            return answer(reply, Err(e));
-        }
+        let record_key = match self.record_key(&key) {
+            Ok(record_key) => record_key,
+            Err(e) => return answer(reply, Err(e)),
+        };
         if value.len() > self.config.max_value_bytes {
             let limit = self.config.max_value_bytes;
             return answer(
@@ -160,7 +140,7 @@ impl EventLoop {
                 }),
             );
         }
-        let record = kad::Record::new(key, value);
+        let record = kad::Record::new(record_key, value);
         match self
             .swarm
             .behaviour_mut()
@@ -193,10 +173,7 @@ impl EventLoop {
         // Not connected: the first ping on a new connection is sent at once.
         let opts = match target {
             PingTarget::Peer(peer) => DialOpts::peer_id(peer).build(),
-            PingTarget::Addr(addr) => match addr::peer_id_of(&addr) {
-                Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr]).build(),
-                None => DialOpts::unknown_peer_id().address(addr).build(),
-            },
+            PingTarget::Addr(addr) => dial_opts(addr),
         };
         let id = opts.connection_id();
         let what = peer.map_or_else(|| "the address".to_owned(), |p| p.to_string());
@@ -257,6 +234,14 @@ impl EventLoop {
                 .map(|a| addr::with_peer_id(a, me))
                 .collect(),
         }
+    }
+}
+
+/// How to dial `addr`: to the peer it names (`/p2p/…`), or to whoever answers there.
+fn dial_opts(addr: Multiaddr) -> DialOpts {
+    match addr::peer_id_of(&addr) {
+        Some(peer) => DialOpts::peer_id(peer).addresses(vec![addr]).build(),
+        None => DialOpts::unknown_peer_id().address(addr).build(),
     }
 }
 
