@@ -57,10 +57,10 @@ pub fn init_logs() {
 
 /// The `webkad` binary built next to this test (`target/<profile>/webkad`).
 ///
-/// `cargo test --workspace` (what `cargo xtask test` runs) builds it with the tests. A nested
+/// `cargo test` does not build another package's binaries, so `cargo xtask test` runs
+/// `cargo build --workspace --bins` first (it shares every artifact with the tests). A nested
 /// `cargo build` from here would resolve features differently and rebuild half the tree on
-/// every run, so after changing the node with `cargo test -p webkad-tests` alone, run
-/// `cargo build -p webkad-node` first.
+/// every run, so when running `cargo test -p webkad-tests` by hand, build the binary first.
 pub fn webkad_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
@@ -70,7 +70,7 @@ pub fn webkad_bin() -> PathBuf {
     let bin = profile_dir.join(format!("webkad{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p webkad-node` (cargo xtask test does)",
+        "{} is missing: run `cargo build --workspace --bins` first (cargo xtask test does)",
         bin.display()
     );
     bin

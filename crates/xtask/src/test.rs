@@ -30,6 +30,13 @@ pub fn test(args: &TestArgs) -> Result<()> {
         lint()?;
     }
     ensure_js_interop_deps()?;
+    // `cargo test` builds only the binaries of the package under test, and the
+    // tests in `tests/` run the `webkad` binary; the same selection
+    // (`--workspace`) reuses every artifact the tests build.
+    run_step(
+        "build binaries",
+        &mut check(&["build", "--workspace", "--bins"]),
+    )?;
     let mut tests = check(&["test", "--workspace", "--no-fail-fast"]);
     // The interop test skips itself when its js peer is not installed; here it is.
     tests.env("WEBKAD_REQUIRE_INTEROP", "1");
