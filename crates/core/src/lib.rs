@@ -8,6 +8,7 @@
 //! - [`event_loop`]: the one owner of the swarm; spawn [`EventLoop::run`] on any runtime.
 //! - [`client`]: the cloneable [`Client`] that drives the loop with commands.
 //! - [`event`]: what subscribers hear.
+//! - [`join`]: reaching bootstrap peers and joining the DHT.
 //! - [`store`]: the Kademlia record store, written through to disk on native nodes.
 //! - [`messaging`]: the direct-message wire protocol.
 //! - [`addr`]: multiaddr helpers (transport names, what a browser can dial).
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod event_loop;
+pub mod join;
 pub mod messaging;
 pub mod store;
 

@@ -126,12 +126,15 @@ pub struct ServeArgs {
     /// Keep nothing on disk: a new identity, certificate and empty store each start.
     #[arg(long)]
     pub ephemeral: bool,
-    /// HTTP address for the API (/api/bootstrap, /healthz).
+    /// HTTP address for the page (/) and the API (/api/bootstrap, /healthz).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
     /// Run no HTTP server.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// The built page to serve at / (what `cargo xtask build-web` writes).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    pub web_dir: PathBuf,
     /// Do not read commands from stdin.
     #[arg(long)]
     pub no_console: bool,

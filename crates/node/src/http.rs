@@ -1,11 +1,21 @@
-//! The HTTP side of the node: `/api/bootstrap` for pages and tools that need the node's
-//! addresses, and `/healthz` for supervisors.
+//! The HTTP side of the node: the built page at `/`, `/api/bootstrap` for pages and tools
+//! that need the node's addresses, and `/healthz` for supervisors.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::{Html, IntoResponse},
+    routing::get,
+};
 use serde::Serialize;
 use tokio::{sync::oneshot, task::JoinHandle};
+use tower_http::{compression::CompressionLayer, services::ServeDir};
 use webkad_core::{Client, addr};
 
 /// A running HTTP server.
@@ -17,12 +27,17 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and serves the API in the background.
-    pub async fn start(addr: SocketAddr, client: Client) -> std::io::Result<Self> {
+    /// Binds `addr` and serves the API, and the page built into `web_dir` if given, in the
+    /// background.
+    pub async fn start(
+        addr: SocketAddr,
+        client: Client,
+        web_dir: Option<PathBuf>,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(client);
+        let app = router(client, web_dir);
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -53,11 +68,38 @@ impl HttpServer {
     }
 }
 
-fn router(client: Client) -> Router {
-    Router::new()
+fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
+    let api = Router::new()
         .route("/api/bootstrap", get(bootstrap))
         .route("/healthz", get(healthz))
-        .with_state(client)
+        .with_state(client);
+    let app = match web_dir {
+        Some(dir) => {
+            let missing = page_missing(&dir);
+            api.fallback_service(ServeDir::new(dir).fallback(get(move || async move { missing })))
+        }
+        None => api,
+    };
+    app.layer(CompressionLayer::new())
+}
+
+/// Whether `dir` holds a built page.
+pub fn has_page(dir: &Path) -> bool {
+    dir.join("index.html").is_file()
+}
+
+/// What a path outside the built page answers: a 404, or how to build the page when it is
+/// not built.
+fn page_missing(dir: &Path) -> (StatusCode, Html<String>) {
+    let dir = dir.display();
+    let body = format!(
+        "<!doctype html><title>webkad</title><h1>Not here</h1>\
+         <p>No such file in <code>{dir}</code>. If the page is not built yet, build it with \
+         <code>cargo xtask build-web</code> (<code>cargo xtask run</code> does it too); the \
+         node serves it as soon as <code>{dir}/index.html</code> exists.</p>\
+         <p>The API is up: <a href=\"/api/bootstrap\">/api/bootstrap</a>.</p>"
+    );
+    (StatusCode::NOT_FOUND, Html(body))
 }
 
 /// The node's identity and dialable addresses.
@@ -81,7 +123,9 @@ async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
                 peer_id: addresses.peer_id.to_string(),
                 addrs,
             };
-            (StatusCode::OK, Json(body)).into_response()
+            // Any origin may read the addresses: web apps embed the node from elsewhere.
+            let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+            (StatusCode::OK, cors, Json(body)).into_response()
         }
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
     }

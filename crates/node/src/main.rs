@@ -40,8 +40,17 @@ fn exit_number(code: ExitCode) -> i32 {
     }
 }
 
+/// The WebRTC stack warns about every DTLS extension and SCTP chunk Chrome sends that it
+/// does not know; harmless, and one browser fills a screen. Quieted unless `RUST_LOG`
+/// names those crates.
+const QUIET_WEBRTC: &str = "dtls=error,webrtc_sctp=error";
+
 fn init_tracing(default: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
+    if !directives.contains("dtls") && !directives.contains("webrtc") {
+        directives = format!("{directives},{QUIET_WEBRTC}");
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -33,6 +33,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Where to serve HTTP, if anywhere.
     pub http: Option<SocketAddr>,
+    /// The built page to serve over HTTP at `/` (trunk's `dist/`), if any.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl NodeOptions {
@@ -66,6 +68,7 @@ impl NodeOptions {
             announce: Vec::new(),
             bootstrap: Vec::new(),
             http: None,
+            web_dir: None,
         }
     }
 }
@@ -163,7 +166,7 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
 
     let http_server = match options.http {
         Some(addr) => Some(
-            http::HttpServer::start(addr, client.clone())
+            http::HttpServer::start(addr, client.clone(), options.web_dir.clone())
                 .await
                 .map_err(|source| StartError::Http { addr, source })?,
         ),
@@ -200,34 +203,15 @@ pub async fn join(client: &Client, bootstrap: &[Multiaddr]) -> usize {
     if reached == 0 {
         return 0;
     }
-    // Kademlia learns a peer's addresses from identify, a round trip after connecting:
-    // wait (briefly) for the routing table to fill before the bootstrap query.
-    if let Some(events) = events {
-        wait_for_routing_entry(client, events).await;
-    }
-    match client.bootstrap().await {
+    let bootstrapped = match events {
+        Some(events) => webkad_core::join::bootstrap_when_routed(client, events).await,
+        None => client.bootstrap().await,
+    };
+    match bootstrapped {
         Ok(size) => tracing::info!(routing_table_size = size, "joined the DHT"),
         Err(error) => tracing::warn!(%error, "bootstrap query failed"),
     }
     reached
-}
-
-async fn wait_for_routing_entry(
-    client: &Client,
-    mut events: futures::channel::mpsc::Receiver<webkad_core::Event>,
-) {
-    use futures::StreamExt;
-    if matches!(client.stats().await, Ok(s) if s.routing_table_size > 0) {
-        return;
-    }
-    let routed = async {
-        while let Some(event) = events.next().await {
-            if matches!(event, webkad_core::Event::RoutingUpdated { .. }) {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), routed).await;
 }
 
 fn open_state(

@@ -136,6 +136,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         announce: Vec::new(),
         bootstrap: Vec::new(),
         http: None,
+        web_dir: None,
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;
     if !args.bootstrap.is_empty() && node::join(&node.client, &args.bootstrap).await == 0 {

@@ -8,6 +8,7 @@ use crate::{
     cli::{KadModeArg, ServeArgs},
     console,
     data_dir::default_data_dir,
+    http,
     node::{self, NodeOptions, StartError},
     signal,
 };
@@ -47,6 +48,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         announce: args.announce.clone(),
         bootstrap: args.bootstrap.clone(),
         http: (!args.no_http).then_some(args.http),
+        web_dir: Some(args.web_dir.clone()),
     }
 }
 
@@ -63,6 +65,14 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     if let Some(http) = running.http_addr {
         println!("HTTP API on http://{http}/api/bootstrap");
+        if http::has_page(&args.web_dir) {
+            println!("Page on http://{http}/");
+        } else {
+            tracing::warn!(
+                web_dir = %args.web_dir.display(),
+                "the page is not built: run `cargo xtask build-web` (or `cargo xtask run`); / explains until it exists"
+            );
+        }
     }
     if !args.no_console {
         println!("Console ready: type HELP for commands");

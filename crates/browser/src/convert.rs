@@ -1,0 +1,49 @@
+//! Between JavaScript values and what the core takes and gives.
+
+use js_sys::{Object, Reflect, Uint8Array};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use webkad_core::client::FoundRecord;
+
+/// A JS `Error` carrying `message`.
+pub fn js_error(message: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&message.to_string()).into()
+}
+
+/// A key or value: a string (its UTF-8 bytes) or a `Uint8Array`.
+pub fn bytes_of(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = value.as_string() {
+        return Ok(text.into_bytes());
+    }
+    if let Some(array) = value.dyn_ref::<Uint8Array>() {
+        return Ok(array.to_vec());
+    }
+    Err(js_error(format!(
+        "the {what} must be a string or a Uint8Array"
+    )))
+}
+
+/// Any serialisable value as a plain JS object (maps as objects, snake_case fields).
+pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error(format!("cannot convert for JavaScript: {e}")))
+}
+
+/// A found record as `{ value: Uint8Array, text: string | null, from, publisher }`.
+pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
+    let object = Object::new();
+    let text = std::str::from_utf8(&record.value)
+        .map(JsValue::from_str)
+        .unwrap_or(JsValue::NULL);
+    let peer = |p: Option<libp2p::PeerId>| p.map_or(JsValue::NULL, |p| p.to_string().into());
+    Reflect::set(
+        &object,
+        &"value".into(),
+        &Uint8Array::from(&record.value[..]),
+    )?;
+    Reflect::set(&object, &"text".into(), &text)?;
+    Reflect::set(&object, &"from".into(), &peer(record.from))?;
+    Reflect::set(&object, &"publisher".into(), &peer(record.publisher))?;
+    Ok(object.into())
+}

@@ -1,0 +1,294 @@
+//! The `WebkadNode` class JavaScript sees.
+
+use std::{cell::RefCell, rc::Rc};
+
+use futures::StreamExt;
+use js_sys::{Array, Function, Object, Reflect};
+use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use webkad_core::{
+    Client, EventLoop, PingTarget, addr,
+    join::{self, Reached},
+};
+
+use crate::{
+    convert::{bytes_of, js_error, record_to_js, to_js},
+    identity,
+    options::NodeOptions,
+    transport,
+};
+
+#[wasm_bindgen(typescript_custom_section)]
+const RESULT_TYPES_TS: &str = r#"
+/** What `connect` reached. */
+export interface Connected {
+  /** The bootstrap peer. */
+  peer_id: string;
+  /** The address that worked. */
+  addr: string;
+  /** "webrtc-direct", "ws" or "wss". */
+  transport: string;
+  /** Peers in the Kademlia routing table once the bootstrap query was answered. */
+  routing_table_size: number;
+  /** Where other peers reach this page through the bootstrap node's relay (null when the
+   *  reservation was refused). */
+  relay_addr: string | null;
+}
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** The transport to try first (default "webrtc-direct"); the others follow. */
+  prefer?: "webrtc-direct" | "ws";
+}
+/** A record found in the DHT. */
+export interface FoundRecord {
+  value: Uint8Array;
+  /** The value as text, when it is UTF-8. */
+  text: string | null;
+  /** The peer that answered; null when it came from this node's own store. */
+  from: string | null;
+  /** The peer that published it, when it says. */
+  publisher: string | null;
+}
+/** A connected peer. */
+export interface PeerInfo {
+  peer_id: string;
+  addrs: string[];
+  transport: string;
+  rtt_ms: number | null;
+  agent_version: string | null;
+  in_routing_table: boolean;
+}
+/** Something that happened on the node; `type` tells which. */
+export type NodeEvent =
+  | { type: "listening"; addr: string }
+  | { type: "listener_closed"; addr: string }
+  | { type: "peer_connected"; peer: string; addr: string; transport: string }
+  | { type: "peer_disconnected"; peer: string }
+  | { type: "ping_rtt"; peer: string; rtt_ms: number }
+  | { type: "routing_updated"; peer: string; routing_table_size: number }
+  | { type: "bootstrapped"; routing_table_size: number }
+  | { type: "record_stored"; key: string; from: string }
+  | { type: "provider_stored"; key: string; provider: string }
+  | { type: "message"; peer: string; data: number[] }
+  | { type: "dial_failed"; peer: string | null; error: string };
+"#;
+
+/// A webkad node running in this page. Create it with `WebkadNode.create(options)`.
+#[wasm_bindgen]
+pub struct WebkadNode {
+    client: Client,
+    listeners: Rc<RefCell<Vec<Function>>>,
+}
+
+#[wasm_bindgen]
+impl WebkadNode {
+    /// Starts a node: identity from `localStorage` (or ephemeral), the browser transports,
+    /// Kademlia in client mode. It is not connected until `connect`.
+    #[wasm_bindgen(unchecked_return_type = "WebkadNode")]
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "NodeOptions | undefined")] options: JsValue,
+    ) -> Result<WebkadNode, JsValue> {
+        let options = NodeOptions::from_js(options).map_err(js_error)?;
+        let keypair = if options.ephemeral {
+            libp2p::identity::Keypair::generate_ed25519()
+        } else {
+            identity::load_or_create(options.storage_key())
+        };
+        let config = options.config();
+        let swarm = transport::build(keypair, &config, options.dial_timeout()).map_err(js_error)?;
+        let (event_loop, client) = EventLoop::new(swarm, config);
+        spawn_local(event_loop.run());
+        let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
+        let mut events = client.subscribe().await.map_err(js_error)?;
+        let sinks = Rc::clone(&listeners);
+        spawn_local(async move {
+            while let Some(event) = events.next().await {
+                let Ok(value) = to_js(&event) else { continue };
+                for listener in sinks.borrow().iter() {
+                    if let Err(error) = listener.call1(&JsValue::NULL, &value) {
+                        tracing::warn!(?error, "an event listener threw");
+                    }
+                }
+            }
+        });
+        Ok(WebkadNode { client, listeners })
+    }
+
+    /// This node's PeerId.
+    #[wasm_bindgen(getter = peerId)]
+    pub fn peer_id(&self) -> String {
+        self.client.local_peer_id().to_string()
+    }
+
+    /// Calls `listener(event)` for every event from now on.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: NodeEvent) => void")] listener: Function,
+    ) {
+        self.listeners.borrow_mut().push(listener);
+    }
+
+    /// Joins the DHT through the first of `addrs` that answers: the preferred transport's
+    /// addresses first (WebRTC-direct unless `options.prefer` says `"ws"`), then the others.
+    /// Addresses a browser cannot dial are skipped. Resolves once Kademlia knows a peer and
+    /// the network has answered a bootstrap query; meanwhile it reserves a slot on the
+    /// bootstrap node's relay, so other peers can reach this page (and its provider records
+    /// carry that address).
+    #[wasm_bindgen(unchecked_return_type = "Connected")]
+    pub async fn connect(
+        &self,
+        addrs: Vec<String>,
+        #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let prefer = if options.is_object() {
+            Reflect::get(&options, &"prefer".into())?.as_string()
+        } else {
+            None
+        };
+        let candidates = dial_order(&addrs, prefer.as_deref().unwrap_or("webrtc-direct"))?;
+        let events = self.client.subscribe().await.map_err(js_error)?;
+        let Reached { peer, addr } = join::dial_first(&self.client, &candidates)
+            .await
+            .map_err(js_error)?;
+        // A browser cannot be dialed: it becomes reachable through a reservation on the
+        // bootstrap node's circuit relay, at the address its provider records carry.
+        let circuit = addr::with_peer_id(&addr, peer).with(Protocol::P2pCircuit);
+        let (bootstrapped, reserved) = futures::join!(
+            join::bootstrap_when_routed(&self.client, events),
+            self.client.listen(circuit)
+        );
+        let size = bootstrapped.map_err(js_error)?;
+        let relay_addr = match reserved {
+            Ok(addr) => JsValue::from(addr.to_string()),
+            Err(error) => {
+                tracing::warn!(%error, "no relay reservation: this page cannot be reached");
+                JsValue::NULL
+            }
+        };
+        let object = Object::new();
+        Reflect::set(&object, &"peer_id".into(), &peer.to_string().into())?;
+        Reflect::set(&object, &"addr".into(), &addr.to_string().into())?;
+        Reflect::set(
+            &object,
+            &"transport".into(),
+            &addr::transport_name(&addr).into(),
+        )?;
+        Reflect::set(&object, &"routing_table_size".into(), &(size as u32).into())?;
+        Reflect::set(&object, &"relay_addr".into(), &relay_addr)?;
+        Ok(object.into())
+    }
+
+    /// Stores `value` under `key` (strings or Uint8Arrays) in the DHT. Resolves
+    /// `"replicated"` or `"local_only"`.
+    #[wasm_bindgen(unchecked_return_type = "\"replicated\" | \"local_only\"")]
+    pub async fn put(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] value: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let value = bytes_of(&value, "value")?;
+        let outcome = self.client.put(key, value).await.map_err(js_error)?;
+        to_js(&outcome)
+    }
+
+    /// Looks `key` up. Resolves the record, or `null` when no peer has it.
+    #[wasm_bindgen(unchecked_return_type = "FoundRecord | null")]
+    pub async fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = bytes_of(&key, "key")?;
+        match self.client.get(key).await.map_err(js_error)? {
+            Some(record) => record_to_js(&record),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Announces this node as a provider of `key`.
+    pub async fn provide(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] key: JsValue,
+    ) -> Result<(), JsValue> {
+        let key = bytes_of(&key, "key")?;
+        self.client.start_providing(key).await.map_err(js_error)
+    }
+
+    /// The PeerIds providing `key` (empty when none).
+    #[wasm_bindgen(unchecked_return_type = "string[]")]
+    pub async fn providers(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = bytes_of(&key, "key")?;
+        let providers = self.client.get_providers(key).await.map_err(js_error)?;
+        Ok(providers
+            .iter()
+            .map(|p| JsValue::from(p.to_string()))
+            .collect::<Array>()
+            .into())
+    }
+
+    /// Measures a round trip to a PeerId or a multiaddr. Resolves `{ peer, rtt_ms }`.
+    #[wasm_bindgen(unchecked_return_type = "{ peer: string; rtt_ms: number }")]
+    pub async fn ping(&self, target: String) -> Result<JsValue, JsValue> {
+        let target = ping_target(&target)?;
+        let (peer, rtt) = self.client.ping(target).await.map_err(js_error)?;
+        let object = Object::new();
+        Reflect::set(&object, &"peer".into(), &peer.to_string().into())?;
+        Reflect::set(
+            &object,
+            &"rtt_ms".into(),
+            &(rtt.as_secs_f64() * 1000.0).into(),
+        )?;
+        Ok(object.into())
+    }
+
+    /// The connected peers, with transport and last ping RTT.
+    #[wasm_bindgen(unchecked_return_type = "PeerInfo[]")]
+    pub async fn peers(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.client.peers().await.map_err(js_error)?)
+    }
+
+    /// Closes every connection and stops the node.
+    pub async fn close(&self) -> Result<(), JsValue> {
+        self.listeners.borrow_mut().clear();
+        self.client.shutdown().await.map_err(js_error)
+    }
+}
+
+/// `addrs` parsed, without those a browser cannot dial, the `prefer`red transport first.
+fn dial_order(addrs: &[String], prefer: &str) -> Result<Vec<Multiaddr>, JsValue> {
+    let mut parsed = Vec::with_capacity(addrs.len());
+    for text in addrs {
+        let addr: Multiaddr = text
+            .parse()
+            .map_err(|e| js_error(format!("invalid multiaddr {text:?}: {e}")))?;
+        if addr::is_browser_dialable(&addr) {
+            parsed.push(addr);
+        }
+    }
+    if parsed.is_empty() {
+        return Err(js_error(
+            "none of the addresses can be dialed from a browser (need /ws, /wss or /webrtc-direct with /certhash)",
+        ));
+    }
+    // A stable sort keeps the caller's order within each transport.
+    parsed.sort_by_key(|a| addr::transport_name(a) != prefer);
+    Ok(parsed)
+}
+
+fn ping_target(text: &str) -> Result<PingTarget, JsValue> {
+    if text.starts_with('/') {
+        let addr = text
+            .parse()
+            .map_err(|e| js_error(format!("invalid multiaddr {text:?}: {e}")))?;
+        return Ok(PingTarget::Addr(addr));
+    }
+    let peer: PeerId = text
+        .parse()
+        .map_err(|_| js_error(format!("{text:?} is neither a PeerId nor a multiaddr")))?;
+    Ok(PingTarget::Peer(peer))
+}
