@@ -3,6 +3,8 @@
 //! Every wait is bounded ([`within`]); nodes started here stop when the test drops them
 //! ([`ServeProcess`] kills its child by PID on drop).
 
+pub mod webdriver;
+
 use std::{future::Future, path::PathBuf, process::Stdio, time::Duration};
 
 use libp2p::Multiaddr;
@@ -55,13 +57,18 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// The `webkad` binary built next to this test (`target/<profile>/webkad`).
+/// The `webkad` binary built next to this test (`target/<profile>/webkad`), or the one
+/// `WEBKAD_BIN` names.
 ///
 /// `cargo test` does not build another package's binaries, so `cargo xtask test` runs
 /// `cargo build --workspace --bins` first (it shares every artifact with the tests). A nested
 /// `cargo build` from here would resolve features differently and rebuild half the tree on
 /// every run, so when running `cargo test -p webkad-tests` by hand, build the binary first.
 pub fn webkad_bin() -> PathBuf {
+    // The page benchmark runs a release node from a debug harness.
+    if let Some(bin) = std::env::var_os("WEBKAD_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
@@ -259,4 +266,12 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("tests/ lives in the workspace")
         .to_path_buf()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }

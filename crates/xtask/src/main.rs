@@ -4,13 +4,17 @@
 //! it and stops at the first failing step with a one-line error naming it.
 //!
 //! * `cargo xtask test` sets up the toolchain and runs every check CI runs.
-//! * `cargo xtask run [-- serve args]` runs the bootstrap node (`webkad serve`).
+//! * `cargo xtask run [-- serve args]` builds the page and runs the bootstrap node
+//!   (`webkad serve`) serving it.
+//! * `cargo xtask build-web` builds the page into `dist/`.
+//! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
 
 mod cmd;
 mod interop;
 mod run;
 mod test;
 mod tools;
+mod web;
 mod web_tools;
 
 use std::process::ExitCode;
@@ -31,8 +35,13 @@ struct Cli {
 enum Command {
     /// Set up the tools and run every check: fmt, clippy (native and wasm32), tests.
     Test(test::TestArgs),
-    /// Run the bootstrap node: `webkad serve`, with the console on this terminal.
+    /// Build the page, then run the bootstrap node serving it (`webkad serve`), with the
+    /// console on this terminal.
     Run(run::RunArgs),
+    /// Build the page into dist/ (trunk, release, size-tuned).
+    BuildWeb,
+    /// Measure the page: wasm and page size (raw, gzipped) and load-to-joined times.
+    BenchPage,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +49,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => test::test(&args),
         Command::Run(args) => run::run(&args),
+        Command::BuildWeb => tools::ensure_rust_tools()
+            .and_then(|()| web_tools::ensure_page_tools())
+            .and_then(|()| web::build_web()),
+        Command::BenchPage => tools::ensure_rust_tools()
+            .and_then(|()| web_tools::ensure_web_tools())
+            .and_then(|()| web::bench_page()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,8 @@ use clap::Args;
 use crate::cmd::{cargo, run_step};
 use crate::interop::ensure_js_interop_deps;
 use crate::tools::{WASM_TARGET, ensure_rust_tools};
+use crate::web::{build_wasm_tests, build_web, dist_dir};
+use crate::web_tools::ensure_web_tools;
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, Args)]
@@ -18,9 +20,10 @@ pub struct TestArgs {
     pub skip_lint: bool,
 }
 
-/// Sets up the tools, then runs fmt, clippy (native), clippy (wasm32 on
-/// webkad-core) and the workspace tests. All steps share the workspace
-/// `target/` directory and build the debug profile only.
+/// Sets up the tools, then runs fmt, clippy (native), clippy (wasm32 on the
+/// browser crates), builds the binaries, the wasm tests and the page, and runs
+/// the workspace tests (which drive headless Chromium). Everything but the page
+/// builds in the debug profile, in the one workspace `target/` directory.
 pub fn test(args: &TestArgs) -> Result<()> {
     let started = Instant::now();
     ensure_rust_tools()?;
@@ -30,6 +33,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
         lint()?;
     }
     ensure_js_interop_deps()?;
+    ensure_web_tools()?;
     // `cargo test` builds only the binaries of the package under test, and the
     // tests in `tests/` run the `webkad` binary; the same selection
     // (`--workspace`) reuses every artifact the tests build.
@@ -37,9 +41,16 @@ pub fn test(args: &TestArgs) -> Result<()> {
         "build binaries",
         &mut check(&["build", "--workspace", "--bins"]),
     )?;
+    let wasm_tests = build_wasm_tests()?;
+    build_web()?;
     let mut tests = check(&["test", "--workspace", "--no-fail-fast"]);
-    // The interop test skips itself when its js peer is not installed; here it is.
-    tests.env("WEBKAD_REQUIRE_INTEROP", "1");
+    // Tests that need a peer outside cargo skip themselves when it is missing; here
+    // everything is set up, so they must run.
+    tests
+        .env("WEBKAD_REQUIRE_INTEROP", "1")
+        .env("WEBKAD_REQUIRE_BROWSER", "1")
+        .env("WEBKAD_BROWSER_TEST_WASM", &wasm_tests)
+        .env("WEBKAD_WEB_DIR", dist_dir());
     run_step("test", &mut tests)?;
     eprintln!("==> all checks passed in {}s", started.elapsed().as_secs());
     Ok(())
@@ -59,13 +70,16 @@ fn lint() -> Result<()> {
             "warnings",
         ]),
     )?;
-    // Only webkad-core targets the browser; the native crates cannot build for wasm.
+    // Only webkad-core and webkad-browser target the browser; the native crates cannot
+    // build for wasm.
     run_step(
         "clippy (wasm32)",
         &mut check(&[
             "clippy",
             "-p",
             "webkad-core",
+            "-p",
+            "webkad-browser",
             "--all-targets",
             "--target",
             WASM_TARGET,

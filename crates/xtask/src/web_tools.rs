@@ -1,10 +1,8 @@
-//! Tools for building and testing the browser peer.
+//! Tools for building and testing the browser peer: wasm-bindgen-cli, trunk, npm's
+//! binaryen (wasm-opt) and Debian's chromium + chromedriver.
 //!
-//! This is the place where the browser work plugs in: `cargo xtask test` and
-//! `cargo xtask run` do not call these yet. The browser issue wires
-//! [`ensure_web_tools`] into them (e.g. right after
-//! [`crate::tools::ensure_rust_tools`]). Every function is idempotent and
-//! skips the install when the tool is already present with the pinned version.
+//! Every function is idempotent and skips the install when the tool is already present
+//! with the pinned version.
 
 use std::path::PathBuf;
 
@@ -21,20 +19,34 @@ pub const BINARYEN_VERSION: &str = "132.0.0";
 /// Where chromium-driver puts chromedriver on Debian.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// Ensures every browser tool: wasm-bindgen-cli, trunk, binaryen, chromium.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
+/// Ensures every browser tool: the page tools and chromium.
 pub fn ensure_web_tools() -> Result<()> {
+    ensure_page_tools()?;
+    ensure_chromium()
+}
+
+/// Ensures what building the page needs: wasm-bindgen-cli, trunk, binaryen.
+pub fn ensure_page_tools() -> Result<()> {
     ensure_wasm_bindgen_cli()?;
     ensure_trunk()?;
-    ensure_binaryen()?;
-    ensure_chromium()
+    ensure_binaryen()
+}
+
+/// `cargo install --locked <args>`, built for install speed: trunk's own release profile
+/// asks for fat LTO and one codegen unit (about 10 minutes on two cores); a build tool
+/// gains nothing from them.
+fn cargo_install(args: &[&str]) -> std::process::Command {
+    let mut command = cargo(&["install", "--locked"]);
+    command
+        .args(args)
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false");
+    command
 }
 
 /// Installs wasm-bindgen-cli [`WASM_BINDGEN_VERSION`] unless
 /// `wasm-bindgen --version` already prints that version.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
 pub fn ensure_wasm_bindgen_cli() -> Result<()> {
     let mut version = program("wasm-bindgen", &["--version"]);
     if reports_version(&mut version, WASM_BINDGEN_VERSION) {
@@ -43,20 +55,12 @@ pub fn ensure_wasm_bindgen_cli() -> Result<()> {
     }
     run_step(
         "install wasm-bindgen-cli",
-        &mut cargo(&[
-            "install",
-            "--locked",
-            "wasm-bindgen-cli",
-            "--version",
-            WASM_BINDGEN_VERSION,
-        ]),
+        &mut cargo_install(&["wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]),
     )
 }
 
 /// Installs trunk [`TRUNK_VERSION`] unless `trunk --version` already prints
 /// that version.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
 pub fn ensure_trunk() -> Result<()> {
     if reports_version(&mut program("trunk", &["--version"]), TRUNK_VERSION) {
         eprintln!("==> trunk {TRUNK_VERSION}: present");
@@ -64,7 +68,7 @@ pub fn ensure_trunk() -> Result<()> {
     }
     run_step(
         "install trunk",
-        &mut cargo(&["install", "--locked", "trunk", "--version", TRUNK_VERSION]),
+        &mut cargo_install(&["trunk", "--version", TRUNK_VERSION]),
     )
 }
 
@@ -75,16 +79,12 @@ pub fn binaryen_prefix() -> PathBuf {
 
 /// The directory holding `wasm-opt` and the other binaryen executables;
 /// put it on `PATH` for trunk.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
 pub fn binaryen_bin_dir() -> PathBuf {
     binaryen_prefix().join("node_modules").join(".bin")
 }
 
 /// Installs npm `binaryen@`[`BINARYEN_VERSION`] into [`binaryen_prefix`]
 /// unless that version is already installed there.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
 pub fn ensure_binaryen() -> Result<()> {
     let prefix = binaryen_prefix();
     let manifest = prefix.join("node_modules/binaryen/package.json");
@@ -111,8 +111,6 @@ pub fn ensure_binaryen() -> Result<()> {
 
 /// Installs chromium and chromium-driver with apt-get unless
 /// [`CHROMEDRIVER`] exists. Uses `sudo` when not running as root.
-// The browser issue wires this into `test`/`run`; unused until then.
-#[allow(dead_code)]
 pub fn ensure_chromium() -> Result<()> {
     if std::path::Path::new(CHROMEDRIVER).exists() {
         eprintln!("==> chromedriver: present");

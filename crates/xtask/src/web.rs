@@ -1,0 +1,136 @@
+//! Building the browser side: the page (trunk) and the wasm tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::{cargo, display, program, run_step, workspace_root};
+use crate::tools::WASM_TARGET;
+use crate::web_tools::binaryen_bin_dir;
+
+/// Where trunk writes the built page, and where `webkad serve` looks for it by default.
+pub fn dist_dir() -> PathBuf {
+    workspace_root().join("dist")
+}
+
+/// `PATH` with npm's wasm-opt (binaryen 132) first, so trunk never picks Debian's
+/// binaryen 108, which silently breaks the module.
+fn path_with_binaryen() -> std::ffi::OsString {
+    let mut paths = vec![binaryen_bin_dir()];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+/// Builds the page with `trunk build --release` into [`dist_dir`]: the browser crate in
+/// the size-tuned `wasm-release` profile, wasm-bindgen 0.2.108, wasm-opt from binaryen 132.
+/// trunk runs offline (`Trunk.toml`), so it downloads nothing.
+pub fn build_web() -> Result<()> {
+    let mut trunk = program("trunk", &["build", "--release"]);
+    trunk.env("PATH", path_with_binaryen());
+    run_step("build the page", &mut trunk)?;
+    let index = dist_dir().join("index.html");
+    if !index.is_file() {
+        bail!("step `build the page` left no {}", index.display());
+    }
+    Ok(())
+}
+
+/// Builds the wasm tests of `webkad-browser` (debug) and answers the path of the test
+/// binary `tests/dht.rs` became, for `wasm-bindgen-test-runner`.
+pub fn build_wasm_tests() -> Result<PathBuf> {
+    let mut command = cargo(&[
+        "test",
+        "-p",
+        "webkad-browser",
+        "--target",
+        WASM_TARGET,
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    command.stdin(Stdio::null()).stderr(Stdio::inherit());
+    eprintln!("==> build the wasm tests: {}", display(&command));
+    let output = command
+        .output()
+        .with_context(|| format!("could not start `{}`", display(&command)))?;
+    if !output.status.success() {
+        bail!("step `build the wasm tests` failed ({})", output.status);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    wasm_test_executable(&stdout, "dht")
+        .context("step `build the wasm tests`: cargo named no wasm test binary for tests/dht.rs")
+}
+
+/// The `"executable"` cargo reported for the test target `name`, from cargo's JSON messages.
+fn wasm_test_executable(messages: &str, name: &str) -> Option<PathBuf> {
+    let target = format!("\"name\":\"{name}\"");
+    messages
+        .lines()
+        .filter(|line| line.contains("compiler-artifact") && line.contains(&target))
+        .find_map(|line| {
+            let rest = line.split("\"executable\":\"").nth(1)?;
+            let path = rest.split('"').next()?;
+            path.ends_with(".wasm").then(|| PathBuf::from(path))
+        })
+}
+
+/// `webkad serve` on the built page, for `cargo xtask run`.
+pub fn serve_command(release: bool, serve_args: &[String]) -> Command {
+    let mut command = cargo(&["run"]);
+    if release {
+        command.arg("--release");
+    }
+    command.args(["-p", "webkad-node", "--bin", "webkad", "--", "serve"]);
+    command.arg("--web-dir").arg(dist_dir());
+    command.args(serve_args);
+    command
+}
+
+/// The page benchmark: builds the page and a release node, then runs
+/// `tests/benches/page.rs` (its harness in the debug profile: only the node's speed
+/// matters) against them. Prints sizes and join times.
+pub fn bench_page() -> Result<()> {
+    build_web()?;
+    run_step(
+        "build the release node",
+        &mut cargo(&["build", "--release", "-p", "webkad-node", "--bin", "webkad"]),
+    )?;
+    let node = workspace_root().join("target/release/webkad");
+    let mut bench = cargo(&[
+        "bench",
+        "--profile",
+        "dev",
+        "-p",
+        "webkad-tests",
+        "--bench",
+        "page",
+    ]);
+    bench
+        .env("WEBKAD_BIN", node)
+        .env("WEBKAD_WEB_DIR", dist_dir())
+        .env("WEBKAD_REQUIRE_BROWSER", "1");
+    run_step("page benchmark", &mut bench)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_wasm_test_binary_in_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"webkad_browser"},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"kind":["test"],"name":"dht"},"executable":"/t/wasm32-unknown-unknown/debug/deps/dht-1.wasm","fresh":true}"#,
+        );
+        assert_eq!(
+            wasm_test_executable(messages, "dht"),
+            Some(PathBuf::from(
+                "/t/wasm32-unknown-unknown/debug/deps/dht-1.wasm"
+            ))
+        );
+        assert_eq!(wasm_test_executable(messages, "other"), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! Headless Chromium through Debian's chromedriver, for the page tests and the page
+//! benchmark. Chromium is started with a fresh profile, no background networking (this
+//! machine's network is closed), and only ever pointed at 127.0.0.1.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use crate::workspace_root;
+
+/// Debian's chromedriver.
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's chromium binary (behind the `/usr/bin/chromium` wrapper script).
+pub const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+/// How long a page gets to reach a state.
+pub const PAGE_WAIT: Duration = Duration::from_secs(45);
+
+/// The built page (`WEBKAD_WEB_DIR`, else `<workspace>/dist`), if it is there, and whether
+/// the page tests can run; `None` means skip (or panic under `WEBKAD_REQUIRE_BROWSER`).
+pub fn page_ready() -> Option<PathBuf> {
+    let dir = std::env::var_os("WEBKAD_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("dist"));
+    let why = if !dir.join("index.html").is_file() {
+        format!(
+            "the page is not built in {} (cargo xtask build-web)",
+            dir.display()
+        )
+    } else if !Path::new(CHROMEDRIVER).exists() {
+        format!("{CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)")
+    } else {
+        return Some(dir);
+    };
+    if std::env::var_os("WEBKAD_REQUIRE_BROWSER").is_some() {
+        panic!("WEBKAD_REQUIRE_BROWSER is set but {why}");
+    }
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// A running chromedriver on a free 127.0.0.1 port; killed on drop.
+pub struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Chromedriver {
+    /// Starts chromedriver and waits until it answers.
+    pub async fn start() -> Self {
+        let port = crate::free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver never listened"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+
+    /// A new headless Chromium session with its own empty profile, plus `extra_args`.
+    pub async fn session(&self, extra_args: &[&str]) -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--allow-loopback-in-peer-connection".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a chromedriver session");
+        Browser {
+            client,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// One browser window; call [`Browser::close`] at the end.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    _profile: tempfile::TempDir,
+}
+
+fn by_testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+impl Browser {
+    /// Opens `url`.
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("page loads");
+    }
+
+    /// The text of the element with `data-testid=id` ("" while it does not exist).
+    pub async fn text(&self, id: &str) -> String {
+        match self.client.find(Locator::Css(&by_testid(id))).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// An attribute of the element with `data-testid=id`.
+    pub async fn attr(&self, id: &str, name: &str) -> Option<String> {
+        let element = self.client.find(Locator::Css(&by_testid(id))).await.ok()?;
+        element.attr(name).await.ok().flatten()
+    }
+
+    /// Waits until the text of `id` satisfies `accept`; answers that text. Fails the test
+    /// after [`PAGE_WAIT`], showing the text and the page log.
+    pub async fn wait_text(&self, id: &str, what: &str, accept: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text(id).await;
+            if accept(&text) {
+                return text;
+            }
+            if started.elapsed() > PAGE_WAIT {
+                let log = self.text("log").await;
+                panic!("{what}: `{id}` still says {text:?} after {PAGE_WAIT:?}; page log:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the status says `joined`.
+    pub async fn wait_joined(&self) -> String {
+        self.wait_text("status", "joining", |s| s.contains("joined"))
+            .await
+    }
+
+    /// Replaces the value of the input `id` with `text`.
+    pub async fn fill(&self, id: &str, text: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(&by_testid(id)))
+            .await
+            .unwrap_or_else(|_| panic!("no input {id}"));
+        input.clear().await.expect("clear input");
+        input.send_keys(text).await.expect("type into input");
+    }
+
+    /// Clicks the element `id`.
+    pub async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Css(&by_testid(id)))
+            .await
+            .unwrap_or_else(|_| panic!("no element {id}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Fills `fields`, clicks `button` and waits for a new `result` accepted by `accept`.
+    pub async fn submit(
+        &self,
+        fields: &[(&str, &str)],
+        button: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        for (id, text) in fields {
+            self.fill(id, text).await;
+        }
+        self.click(button).await;
+        self.wait_text("result", button, accept).await
+    }
+
+    /// Ends the session and closes the window.
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}

@@ -1,0 +1,191 @@
+//! The page, as a user meets it: served by `webkad serve`, opened in headless Chromium and
+//! driven through its `data-testid` hooks with WebDriver (Debian's chromedriver).
+//!
+//! Needs the built page (`cargo xtask build-web`; `cargo xtask test` builds it and points
+//! `WEBKAD_WEB_DIR` at it) and chromedriver; without them these tests print `skipping: ...`
+//! and pass, unless `WEBKAD_REQUIRE_BROWSER` is set.
+
+use std::path::{Path, PathBuf};
+
+use webkad_tests::{
+    ServeProcess, free_port,
+    webdriver::{Chromedriver, page_ready},
+    webkad, within,
+};
+
+/// `webkad serve` on fixed ports (so a restart comes back where the page looks), with a
+/// data dir (so it comes back with the same PeerId and certhash), serving `web_dir`.
+async fn serve_page(data_dir: &Path, web_dir: &Path, http_port: u16) -> ServeProcess {
+    ServeProcess::start(&[
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+        "--web-dir",
+        web_dir.to_str().expect("utf-8 path"),
+        "--http",
+        &format!("127.0.0.1:{http_port}"),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "--listen",
+        "/ip4/127.0.0.1/udp/0/webrtc-direct",
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
+    let Some(web_dir) = page_ready() else { return };
+    let data = tempfile::tempdir().expect("data dir");
+    let port = free_port();
+    let node = serve_page(data.path(), &web_dir, port).await;
+    let boot = node.addr("/tcp/");
+    let driver = Chromedriver::start().await;
+    let page = driver.session(&[]).await;
+    let url = format!("http://127.0.0.1:{port}/");
+
+    page.goto(&url).await;
+    page.wait_joined().await;
+    let peer_id = page.text("peer-id").await;
+    assert!(
+        peer_id.starts_with("12D3"),
+        "the page shows its PeerId: {peer_id:?}"
+    );
+    let transport = page.text("transport").await;
+    assert!(
+        ["webrtc-direct", "ws"].contains(&transport.as_str()),
+        "transport: {transport:?}"
+    );
+    page.wait_text("peers", "the bootstrap node in the peer list", |t| {
+        t.contains(&node.peer_id)
+    })
+    .await;
+
+    // PUT through the form, read with the CLI.
+    page.submit(
+        &[
+            ("put-key", "page-key"),
+            ("put-value", "typed into the page"),
+        ],
+        "put-btn",
+        |r| r.contains("stored"),
+    )
+    .await;
+    let got = webkad(&["get", "page-key", "--bootstrap", &boot]).await;
+    assert_eq!(got.stdout.trim(), "typed into the page", "{}", got.stderr);
+
+    // PUT with the CLI, GET through the form; a missing key is "not found".
+    let put = webkad(&[
+        "put",
+        "cli-key",
+        "from the command line",
+        "--bootstrap",
+        &boot,
+    ])
+    .await;
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    page.submit(&[("get-key", "cli-key")], "get-btn", |r| {
+        r.contains("from the command line")
+    })
+    .await;
+    page.submit(&[("get-key", "no-such-key")], "get-btn", |r| {
+        r.contains("not found")
+    })
+    .await;
+
+    // Providers both ways through the forms.
+    page.submit(&[("provide-key", "page-provides")], "provide-btn", |r| {
+        r.contains("providing")
+    })
+    .await;
+    // Kademlia's ADD_PROVIDER has no answer: the page reports success once it is sent, so
+    // the record may land a moment after.
+    let native = within("webkad providers finding the page", async {
+        loop {
+            let out = webkad(&["providers", "page-provides", "--bootstrap", &boot]).await;
+            if out.stdout.contains(&peer_id) {
+                return out;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(native.code, 0);
+
+    // A reload keeps the identity.
+    page.client.refresh().await.expect("reload");
+    page.wait_joined().await;
+    assert_eq!(
+        page.text("peer-id").await,
+        peer_id,
+        "same PeerId after a reload"
+    );
+
+    // The node goes away: the page says so, then rejoins by itself when it is back.
+    let (code, _) = node.terminate().await;
+    assert_eq!(code, 0);
+    page.wait_text("status", "noticing the node is gone", |s| {
+        !s.contains("joined")
+    })
+    .await;
+    let node = serve_page(data.path(), &web_dir, port).await;
+    page.wait_joined().await;
+    assert_eq!(page.text("peer-id").await, peer_id);
+    page.submit(&[("get-key", "page-key")], "get-btn", |r| {
+        r.contains("typed into the page")
+    })
+    .await;
+
+    page.close().await;
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_webrtc_direct_broken_the_page_still_joins_over_websocket() {
+    let Some(web_dir) = page_ready() else { return };
+    let data = tempfile::tempdir().expect("data dir");
+    let port = free_port();
+    let node = serve_page(data.path(), &web_dir, port).await;
+    let driver = Chromedriver::start().await;
+    // The field trial that breaks today's WebRTC-direct handshake (the SDP ufrag munging).
+    let page = driver
+        .session(&["--force-fieldtrials=WebRTC-NoSdpMangleUfrag/Enabled/"])
+        .await;
+    page.goto(&format!("http://127.0.0.1:{port}/?transport=webrtc-direct"))
+        .await;
+    page.wait_joined().await;
+    assert_eq!(page.text("transport").await, "ws", "fell back to WebSocket");
+    page.close().await;
+    drop(node);
+}
+
+/// The `.wasm` files of the built page.
+fn wasm_files(web_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(web_dir)
+        .expect("read the page dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect()
+}
+
+#[test]
+fn the_built_wasm_imports_nothing_from_env() {
+    let Some(web_dir) = page_ready() else { return };
+    let wasm = wasm_files(&web_dir);
+    assert_eq!(wasm.len(), 1, "one .wasm in the page: {wasm:?}");
+    let bytes = std::fs::read(&wasm[0]).expect("read the wasm");
+    let mut modules = std::collections::BTreeSet::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        if let wasmparser::Payload::ImportSection(imports) = payload.expect("valid wasm") {
+            for import in imports.into_imports() {
+                modules.insert(import.expect("valid import").module.to_owned());
+            }
+        }
+    }
+    assert!(
+        !modules.contains("env"),
+        "native code leaked into the page: imports from \"env\" ({modules:?})"
+    );
+    assert!(!modules.is_empty(), "the module imports its JS glue");
+}
