@@ -8,6 +8,7 @@
 // The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
 #![allow(missing_docs)]
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::{num::NonZeroU32, time::Duration};
 
 use libp2p::{
@@ -19,10 +20,19 @@ use libp2p::{
 };
 
 use crate::{
-    config::{Config, IDENTIFY_PROTOCOL_VERSION, KadMode, MESSAGE_PROTOCOL, RelayLimits},
+    config::{Config, IDENTIFY_PROTOCOL_VERSION, KadMode, MESSAGE_PROTOCOL},
     messaging::MessageCodec,
     store::Store,
 };
+
+/// The circuit relay v2 server. A browser can never serve as a relay, so in wasm this is a
+/// behaviour that does nothing and the page carries no relay-server code; this is the one
+/// place the behaviour differs by target.
+#[cfg(not(target_arch = "wasm32"))]
+pub type RelayServer = relay::Behaviour;
+/// The circuit relay v2 server: nothing, in the browser.
+#[cfg(target_arch = "wasm32")]
+pub type RelayServer = libp2p::swarm::dummy::Behaviour;
 
 /// Every protocol a webkad node speaks.
 #[derive(NetworkBehaviour)]
@@ -32,7 +42,7 @@ pub struct Behaviour {
     /// Circuit relay v2 client: reservations on relays, and dialing through them.
     pub relay_client: relay::client::Behaviour,
     /// Circuit relay v2 server (bootstrap nodes only).
-    pub relay_server: Toggle<relay::Behaviour>,
+    pub relay_server: Toggle<RelayServer>,
     /// The Kademlia DHT over our record store.
     pub kad: kad::Behaviour<Store>,
     /// Exchanges listen addresses, protocols and observed addresses with every peer.
@@ -87,10 +97,7 @@ impl Behaviour {
                 .with_max_established(Some(config.max_connections))
                 .with_max_established_per_peer(Some(config.max_connections_per_peer)),
         );
-        let relay_server = config
-            .relay_server
-            .as_ref()
-            .map(|limits| relay::Behaviour::new(peer_id, relay_config(limits)));
+        let relay_server = relay_server(peer_id, config);
 
         Ok(Self {
             limits,
@@ -126,9 +133,25 @@ fn kad_config(protocol: StreamProtocol, config: &Config) -> kad::Config {
     kad
 }
 
+/// The relay server `config` asks for.
+#[cfg(not(target_arch = "wasm32"))]
+fn relay_server(peer_id: libp2p::PeerId, config: &Config) -> Option<RelayServer> {
+    config
+        .relay_server
+        .as_ref()
+        .map(|limits| relay::Behaviour::new(peer_id, relay_config(limits)))
+}
+
+/// No relay server in the browser, whatever `config` says.
+#[cfg(target_arch = "wasm32")]
+fn relay_server(_: libp2p::PeerId, _: &Config) -> Option<RelayServer> {
+    None
+}
+
 /// Relay server configuration from our limits. The rate limiters replace libp2p's defaults,
 /// whose per-IP limits (60 a minute) would lock out many browsers behind one NAT.
-fn relay_config(limits: &RelayLimits) -> relay::Config {
+#[cfg(not(target_arch = "wasm32"))]
+fn relay_config(limits: &crate::config::RelayLimits) -> relay::Config {
     let limit = |n: u32| NonZeroU32::new(n).expect("non-zero constant");
     let minute = Duration::from_secs(60);
     relay::Config {
