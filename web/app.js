@@ -133,6 +133,12 @@ function join(first) {
       setStatus("connecting", n > 1 ? `${verb} (attempt ${n})…` : again ? "disconnected — reconnecting…" : "connecting…");
       try {
         const { addrs } = await (n === 1 && first ? first : fetchBootstrap());
+        if (again && (await stuckOnWebrtc())) {
+          // The WebRTC transport never notices a connection that died: the node would
+          // refuse to redial the bootstrap ("already connected") and keep querying a dead
+          // peer. Start a fresh node, with the same identity.
+          await replaceNode(`the old webrtc-direct connection to ${short(state.bootstrapPeer)} is dead`);
+        }
         log(`dialing ${prefer} first (${addrs.length} addresses offered)`);
         setStatus("connecting", `${verb}: dialing ${prefer} first…`);
         state.dialing = true;
@@ -142,11 +148,10 @@ function join(first) {
       } catch (e) {
         const stuck = /already connected/i.test(message(e));
         log(`attempt ${n} failed: ${stuck ? "this node still counts its old connection to the bootstrap" : message(e)}`, "err");
-        // The node may still count a connection the bootstrap no longer has, and then
-        // refuses to dial it again: over WebSocket it notices at its next ping (a failed
-        // write), over WebRTC never. Then start a fresh node, with the same identity.
-        const patience = state.transport === "webrtc-direct" ? 0 : STUCK_MS;
-        if (stuck && performance.now() - state.lostAt >= patience) {
+        // The node still counts a connection the bootstrap no longer has and refuses to
+        // dial it again. Over WebSocket it notices at its next ping (a failed write): wait
+        // for that, then start a fresh node.
+        if (stuck && performance.now() - state.lostAt >= STUCK_MS) {
           if (await replaceNode(`the old ${state.transport} connection is stuck`)) continue;
         }
         const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (n - 1));
@@ -231,6 +236,13 @@ async function probe() {
   } finally {
     state.probing = false;
   }
+}
+
+/** Whether the node still lists the lost bootstrap as connected over WebRTC-direct. */
+async function stuckOnWebrtc() {
+  if (state.transport !== "webrtc-direct") return false;
+  const peers = await state.node.peers().catch(() => []);
+  return peers.some((p) => p.peer_id === state.bootstrapPeer && p.transport === "webrtc-direct");
 }
 
 /** Stops the node and starts another (same identity unless ephemeral). */
