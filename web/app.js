@@ -78,6 +78,14 @@ const el = (tag, cls, text) => {
   if (text != null) e.textContent = text;
   return e;
 };
+/** Bytes as quoted text when they are UTF-8, else as their length. */
+const describe = (bytes) => {
+  try {
+    return quote(new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes)));
+  } catch {
+    return `${bytes.length} bytes`;
+  }
+};
 const who = (peer) =>
   peer === state.node?.peerId ? `${short(peer)} (this page)` : peer === state.bootstrapPeer ? `${short(peer)} (bootstrap)` : short(peer);
 
@@ -94,6 +102,7 @@ function log(text, kind = "") {
 function setStatus(phase, text) {
   state.phase = phase;
   ui.status.dataset.state = phase;
+  document.body.dataset.state = phase;
   ui.status.textContent = text;
   ui.status.title = text;
   const joined = phase === "joined";
@@ -238,11 +247,11 @@ async function probe() {
   }
 }
 
-/** Whether the node still lists the lost bootstrap as connected over WebRTC-direct. */
+/** Whether the node still lists the lost bootstrap as connected over WebRTC-direct (or is gone). */
 async function stuckOnWebrtc() {
   if (state.transport !== "webrtc-direct") return false;
-  const peers = await state.node.peers().catch(() => []);
-  return peers.some((p) => p.peer_id === state.bootstrapPeer && p.transport === "webrtc-direct");
+  const peers = await state.node.peers().catch(() => null);
+  return !peers || peers.some((p) => p.peer_id === state.bootstrapPeer && p.transport === "webrtc-direct");
 }
 
 /** Stops the node and starts another (same identity unless ephemeral). */
@@ -310,7 +319,7 @@ function onEvent(ev) {
       log(`${who(ev.provider)} provides ${quote(ev.key)}`);
       break;
     case "message":
-      log(`message from ${who(ev.peer)} (${ev.data?.length ?? 0} bytes)`);
+      log(`message from ${who(ev.peer)}: ${describe(ev.data ?? [])}`);
       break;
     case "dial_failed":
       log(`dial failed${ev.peer ? ` to ${who(ev.peer)}` : ""}: ${ev.error}`, "err");
@@ -525,7 +534,7 @@ function fail(text) {
 }
 
 addEventListener("error", (event) => {
-  if (!state.node) fail(`error: ${event.message || "the WebAssembly module did not load"}`);
+  if (!state.node) fail(`error: the node did not load: ${(event.message || "unknown error").replace(/^Uncaught /, "")}`);
 });
 addEventListener("unhandledrejection", (event) => {
   if (!state.node) fail(`error: ${message(event.reason)}`);
