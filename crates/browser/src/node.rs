@@ -275,8 +275,12 @@ fn dial_order(addrs: &[String], prefer: &str) -> Result<Vec<Multiaddr>, JsValue>
             "none of the addresses can be dialed from a browser (need /ws, /wss or /webrtc-direct with /certhash)",
         ));
     }
-    // A stable sort keeps the caller's order within each transport.
-    parsed.sort_by_key(|a| addr::transport_name(a) != prefer);
+    // `ws` covers `wss`. A stable sort keeps the caller's order within each transport.
+    let family = |a: &Multiaddr| match addr::transport_name(a) {
+        "wss" => "ws",
+        other => other,
+    };
+    parsed.sort_by_key(|a| family(a) != prefer);
     Ok(parsed)
 }
 

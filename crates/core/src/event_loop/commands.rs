@@ -3,7 +3,7 @@
 use libp2p::{
     Multiaddr, PeerId,
     kad::{self, Quorum, RecordKey},
-    swarm::dial_opts::DialOpts,
+    swarm::{DialError, dial_opts::DialOpts},
 };
 use web_time::Instant;
 
@@ -25,9 +25,14 @@ impl EventLoop {
             Command::Dial(addr, reply) => {
                 let opts = dial_opts(addr.clone());
                 let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => _ = self.pending.dial.insert(id, reply),
-                    Err(e) => answer(reply, Err(unreachable(&addr, &e))),
+                let connected = addr::peer_id_of(&addr).filter(|p| self.swarm.is_connected(p));
+                match (self.swarm.dial(opts), connected) {
+                    (Ok(()), _) => _ = self.pending.dial.insert(id, reply),
+                    // Dialing a peer we are connected to: it is reached already.
+                    (Err(DialError::DialPeerConditionFalse(_)), Some(peer)) => {
+                        answer(reply, Ok(peer));
+                    }
+                    (Err(e), _) => answer(reply, Err(unreachable(&addr, &e))),
                 }
             }
             Command::Bootstrap(reply) => match self.swarm.behaviour_mut().kad.bootstrap() {

@@ -225,7 +225,10 @@ impl EventLoop {
                 });
             }
             Err(failure) => {
-                tracing::debug!(%peer, %failure, "ping failed");
+                // A connection that stops answering pings is dead; libp2p leaves closing it
+                // to us. Without this a browser never notices a vanished WebRTC peer.
+                tracing::debug!(%peer, %failure, "ping failed: closing the connection");
+                self.swarm.close_connection(connection);
                 let reason = format!("ping failed: {failure}");
                 self.fail_ping_dial(connection, &reason);
                 for reply in self.pending.ping.remove(&peer).unwrap_or_default() {
