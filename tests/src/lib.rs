@@ -15,6 +15,16 @@ use tokio::{
 use webkad_core::Config;
 use webkad_node::node::{self, NodeOptions, RunningNode};
 
+/// `webkad serve` flags for free 127.0.0.1 ports on TCP, WebSocket and WebRTC-direct.
+pub const LOOPBACK_LISTEN: [&str; 6] = [
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0/ws",
+    "--listen",
+    "/ip4/127.0.0.1/udp/0/webrtc-direct",
+];
+
 /// The longest any single step of a test may wait.
 pub const STEP: Duration = Duration::from_secs(30);
 

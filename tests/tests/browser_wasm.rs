@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
-use webkad_tests::{ServeProcess, webkad, within, workspace_root};
+use webkad_tests::{LOOPBACK_LISTEN, ServeProcess, webkad, within, workspace_root};
 
 /// Where the bootstrap node serves HTTP; `crates/browser/tests/dht.rs` fetches it.
 const FIXTURE_HTTP: &str = "127.0.0.1:18765";
@@ -62,15 +62,6 @@ fn ready() -> Option<PathBuf> {
         }
     }
 }
-
-const LOOPBACK_LISTEN: [&str; 6] = [
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0",
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0/ws",
-    "--listen",
-    "/ip4/127.0.0.1/udp/0/webrtc-direct",
-];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_browser_node_joins_reads_and_writes_the_dht() {

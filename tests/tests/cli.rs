@@ -1,23 +1,18 @@
 //! The `webkad` binary driven as a user would: `serve` with its console on stdin, the
 //! one-shot commands, `--help`, bad input, and a restart on the same data dir.
 
-use webkad_tests::{ServeProcess, http_get, webkad};
+use webkad_tests::{LOOPBACK_LISTEN, ServeProcess, http_get, webkad};
 
 /// A bootstrap on free loopback ports (TCP, WebSocket, WebRTC-direct) and free HTTP port.
 async fn serve(data_dir: &std::path::Path) -> ServeProcess {
-    ServeProcess::start(&[
+    let mut args = vec![
         "--data-dir",
         data_dir.to_str().expect("utf-8 path"),
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0/ws",
-        "--listen",
-        "/ip4/127.0.0.1/udp/0/webrtc-direct",
         "--http",
         "127.0.0.1:0",
-    ])
-    .await
+    ];
+    args.extend(LOOPBACK_LISTEN);
+    ServeProcess::start(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

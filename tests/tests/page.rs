@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use webkad_tests::{
-    ServeProcess, free_port,
+    LOOPBACK_LISTEN, ServeProcess, free_port,
     webdriver::{Chromedriver, page_ready},
     webkad, within,
 };
@@ -16,21 +16,17 @@ use webkad_tests::{
 /// `webkad serve` on fixed ports (so a restart comes back where the page looks), with a
 /// data dir (so it comes back with the same PeerId and certhash), serving `web_dir`.
 async fn serve_page(data_dir: &Path, web_dir: &Path, http_port: u16) -> ServeProcess {
-    ServeProcess::start(&[
+    let http = format!("127.0.0.1:{http_port}");
+    let mut args = vec![
         "--data-dir",
         data_dir.to_str().expect("utf-8 path"),
         "--web-dir",
         web_dir.to_str().expect("utf-8 path"),
         "--http",
-        &format!("127.0.0.1:{http_port}"),
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0/ws",
-        "--listen",
-        "/ip4/127.0.0.1/udp/0/webrtc-direct",
-    ])
-    .await
+        &http,
+    ];
+    args.extend(LOOPBACK_LISTEN);
+    ServeProcess::start(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
