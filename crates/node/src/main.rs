@@ -41,9 +41,9 @@ fn exit_number(code: ExitCode) -> i32 {
 }
 
 /// The WebRTC stack warns about every DTLS extension and SCTP chunk Chrome sends that it
-/// does not know; harmless, and one browser fills a screen. Quieted unless `RUST_LOG`
-/// names those crates.
-const QUIET_WEBRTC: &str = "dtls=error,webrtc_sctp=error";
+/// does not know, and about each closed ICE candidate when a tab goes away; harmless, and
+/// one browser fills a screen. Quieted unless `RUST_LOG` names those crates.
+const QUIET_WEBRTC: &str = "dtls=error,webrtc=error,webrtc_ice=error,webrtc_sctp=error";
 
 fn init_tracing(default: &str) {
     let mut directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
