@@ -30,20 +30,25 @@ pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|e| js_error(format!("cannot convert for JavaScript: {e}")))
 }
 
+/// A plain JS object with these fields.
+pub fn js_object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
+    let object = Object::new();
+    for (name, value) in fields {
+        Reflect::set(&object, &JsValue::from_str(name), value)?;
+    }
+    Ok(object.into())
+}
+
 /// A found record as `{ value: Uint8Array, text: string | null, from, publisher }`.
 pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
-    let object = Object::new();
     let text = std::str::from_utf8(&record.value)
         .map(JsValue::from_str)
         .unwrap_or(JsValue::NULL);
     let peer = |p: Option<libp2p::PeerId>| p.map_or(JsValue::NULL, |p| p.to_string().into());
-    Reflect::set(
-        &object,
-        &"value".into(),
-        &Uint8Array::from(&record.value[..]),
-    )?;
-    Reflect::set(&object, &"text".into(), &text)?;
-    Reflect::set(&object, &"from".into(), &peer(record.from))?;
-    Reflect::set(&object, &"publisher".into(), &peer(record.publisher))?;
-    Ok(object.into())
+    js_object(&[
+        ("value", Uint8Array::from(&record.value[..]).into()),
+        ("text", text),
+        ("from", peer(record.from)),
+        ("publisher", peer(record.publisher)),
+    ])
 }

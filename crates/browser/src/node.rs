@@ -3,7 +3,7 @@
 use std::{cell::RefCell, rc::Rc};
 
 use futures::StreamExt;
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Reflect};
 use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -13,7 +13,7 @@ use webkad_core::{
 };
 
 use crate::{
-    convert::{bytes_of, js_error, record_to_js, to_js},
+    convert::{bytes_of, js_error, js_object, record_to_js, to_js},
     identity,
     options::NodeOptions,
     transport,
@@ -167,17 +167,13 @@ impl WebkadNode {
                 JsValue::NULL
             }
         };
-        let object = Object::new();
-        Reflect::set(&object, &"peer_id".into(), &peer.to_string().into())?;
-        Reflect::set(&object, &"addr".into(), &addr.to_string().into())?;
-        Reflect::set(
-            &object,
-            &"transport".into(),
-            &addr::transport_name(&addr).into(),
-        )?;
-        Reflect::set(&object, &"routing_table_size".into(), &(size as u32).into())?;
-        Reflect::set(&object, &"relay_addr".into(), &relay_addr)?;
-        Ok(object.into())
+        js_object(&[
+            ("peer_id", peer.to_string().into()),
+            ("addr", addr.to_string().into()),
+            ("transport", addr::transport_name(&addr).into()),
+            ("routing_table_size", (size as u32).into()),
+            ("relay_addr", relay_addr),
+        ])
     }
 
     /// Stores `value` under `key` (strings or Uint8Arrays) in the DHT. Resolves
@@ -236,14 +232,10 @@ impl WebkadNode {
     pub async fn ping(&self, target: String) -> Result<JsValue, JsValue> {
         let target = ping_target(&target)?;
         let (peer, rtt) = self.client.ping(target).await.map_err(js_error)?;
-        let object = Object::new();
-        Reflect::set(&object, &"peer".into(), &peer.to_string().into())?;
-        Reflect::set(
-            &object,
-            &"rtt_ms".into(),
-            &(rtt.as_secs_f64() * 1000.0).into(),
-        )?;
-        Ok(object.into())
+        js_object(&[
+            ("peer", peer.to_string().into()),
+            ("rtt_ms", (rtt.as_secs_f64() * 1000.0).into()),
+        ])
     }
 
     /// The connected peers, with transport and last ping RTT.
