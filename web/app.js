@@ -15,6 +15,11 @@ const BACKOFF_MAX_MS = 10_000;
 const FETCH_TIMEOUT_MS = 5_000;
 const PEERS_EVERY_MS = 1_000;
 const PROBE_EVERY_MS = 2_000;
+const SOCIAL_EVERY_MS = 2_000; // browser peers' reachability and room members
+const CHAT_LINES = 500;
+const PUBLISH_RETRIES = 5; // "no peer has joined" right after joining: the mesh is forming
+const RESERVE_FIRST_MS = 1_000;
+const RESERVE_MAX_MS = 10_000;
 // How long after losing the bootstrap a refused redial ("already connected") means the
 // old connection is stuck rather than about to be noticed closed (the ping interval is 15 s).
 const STUCK_MS = 16_000;
@@ -35,6 +40,25 @@ const ui = {
   log: $("log"),
   logClear: $("log-clear"),
   forms: document.querySelectorAll("form[data-op]"),
+  relay: $("relay-status"),
+  relayHint: $("relay-hint"),
+  bpeers: $("browser-peers"),
+  bpeerCount: $("bpeer-count"),
+  bpeersEmpty: $("bpeers-empty"),
+  dmForm: $("dm-form"),
+  dmPeer: $("dm-peer"),
+  dmText: $("dm-text"),
+  dmBtn: $("dm-btn"),
+  inbox: $("inbox"),
+  roomForm: $("room-form"),
+  topic: $("topic"),
+  joinBtn: $("join-btn"),
+  roomStatus: $("room-status"),
+  roomPeers: $("room-peers"),
+  pubForm: $("pub-form"),
+  pubText: $("pub-text"),
+  pubBtn: $("pub-btn"),
+  messages: $("messages"),
 };
 
 const params = new URLSearchParams(location.search);
@@ -62,6 +86,18 @@ const state = {
   transport: null, // of the last join
   probing: false,
   probeMisses: 0,
+  // Other pages: peer -> { peer_id, addrs, connected, transport, rtt_ms, seenAt, misses }
+  bpeers: new Map(),
+  // The room this page is in (kept across rejoins and node replacements), whether the
+  // current node has subscribed to it, and who else is in it.
+  room: null,
+  roomLive: false,
+  roomBusy: false,
+  roomPeers: new Set(),
+  seenIds: new Set(), // room message ids already shown
+  relayAddr: null, // this page's /p2p-circuit address while it holds a reservation
+  renewals: 0,
+  reserving: false,
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -78,16 +114,11 @@ const el = (tag, cls, text) => {
   if (text != null) e.textContent = text;
   return e;
 };
-/** Bytes as quoted text when they are UTF-8, else as their length. */
-const describe = (bytes) => {
-  try {
-    return quote(new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes)));
-  } catch {
-    return `${bytes.length} bytes`;
-  }
-};
 const who = (peer) =>
   peer === state.node?.peerId ? `${short(peer)} (this page)` : peer === state.bootstrapPeer ? `${short(peer)} (bootstrap)` : short(peer);
+
+/** A relay or rendezvous server, given as a PeerId or as a multiaddr. */
+const relayName = (r) => (String(r ?? "").startsWith("/") ? r : who(r));
 
 function log(text, kind = "") {
   const now = new Date();
@@ -108,6 +139,9 @@ function setStatus(phase, text) {
   const joined = phase === "joined";
   for (const form of ui.forms) form.querySelector("button").disabled = !joined;
   ui.retry.hidden = phase !== "waiting";
+  ui.dmBtn.disabled = !joined;
+  ui.pubBtn.disabled = !joined;
+  renderRoom();
 }
 
 // ---------------------------------------------------------------- joining
@@ -206,6 +240,7 @@ function onJoined(joined, attempts) {
     ui.status.dataset.transport = joined.transport;
   }
   refreshPeers();
+  afterJoin(joined);
 }
 
 /** The bootstrap may be gone: reconnect unless it is still connected. */
@@ -224,6 +259,8 @@ function lost(reason) {
   if (state.phase !== "joined") return;
   log(`lost the bootstrap peer (${reason}), reconnecting`, "err");
   state.lostAt = performance.now();
+  state.roomLive = false;
+  setRelay(null, "the relay is the bootstrap node: reserving again once rejoined");
   join();
 }
 
@@ -279,6 +316,8 @@ function adopt(node) {
   ui.peerId.textContent = node.peerId;
   ui.copy.disabled = false;
   node.onEvent(onEvent);
+  if (typeof node.onMessage === "function") node.onMessage(onMessage);
+  state.roomLive = false;
   log(`started as ${node.peerId}${ephemeral ? " (ephemeral)" : ""}`);
 }
 
@@ -319,7 +358,63 @@ function onEvent(ev) {
       log(`${who(ev.provider)} provides ${quote(ev.key)}`);
       break;
     case "message":
-      log(`message from ${who(ev.peer)}: ${describe(ev.data ?? [])}`);
+      // Shown and logged through onMessage; a node without it only has this event.
+      if (typeof state.node?.onMessage !== "function") {
+        onMessage({ kind: "direct", from: ev.peer, data: Uint8Array.from(ev.data ?? []), text: null, at_ms: ev.at_ms });
+      }
+      break;
+    case "room_message":
+      if (typeof state.node?.onMessage !== "function") {
+        const data = Uint8Array.from(ev.data ?? []);
+        onMessage({ kind: "room", topic: ev.topic, from: ev.from, data, text: null, id: ev.id, at_ms: ev.at_ms });
+      }
+      break;
+    case "reservation_accepted":
+      if (ev.renewal) {
+        state.renewals++;
+        log(`relay reservation renewed on ${relayName(ev.relay)} (${state.renewals} renewal${state.renewals === 1 ? "" : "s"})`, "dim");
+      } else {
+        log(`relay reservation accepted by ${relayName(ev.relay)}${ev.addr ? `: reachable at ${ev.addr}` : ""}`, "ok");
+      }
+      setRelay(ev.addr ?? state.relayAddr ?? "");
+      break;
+    case "reservation_lost":
+      log(`relay reservation on ${relayName(ev.relay)} lost: ${ev.reason}`, "err");
+      setRelay(null, `lost: ${ev.reason}`);
+      if (state.phase === "joined") reserveAgain(ev.reason);
+      break;
+    case "circuit_closed":
+      log(
+        `circuit to ${ev.peer} closed: ${ev.reason}${ev.limit_reached ? " (relay limit reached)" : ""} — ` +
+          (ev.reopening ? "reopening" : "not reopened"),
+        ev.reopening ? "dim" : "err",
+      );
+      scheduleSocial();
+      break;
+    case "registered":
+      log(`registered at the rendezvous ${relayName(ev.rendezvous)} as ${quote(ev.namespace)} (for ${ev.ttl_secs} s)`, "dim");
+      break;
+    case "peer_discovered":
+      if (ev.peer === state.node?.peerId) break;
+      if (!state.bpeers.has(ev.peer)) log(`discovered browser peer ${ev.peer}`, "ok");
+      mergeBrowserPeers([{ peer_id: ev.peer, addrs: ev.addrs ?? [] }]);
+      scheduleSocial();
+      break;
+    case "peer_expired":
+      if (state.bpeers.delete(ev.peer)) {
+        log(`browser peer ${ev.peer} expired`);
+        renderBrowserPeers();
+      }
+      break;
+    case "room_peer_joined":
+      log(`${who(ev.peer)} joined room ${quote(ev.topic)}`, "dim");
+      if (ev.topic === state.room && ev.peer !== state.node?.peerId) state.roomPeers.add(ev.peer);
+      renderRoom();
+      break;
+    case "room_peer_left":
+      log(`${who(ev.peer)} left room ${quote(ev.topic)}`, "dim");
+      if (ev.topic === state.room) state.roomPeers.delete(ev.peer);
+      renderRoom();
       break;
     case "dial_failed":
       log(`dial failed${ev.peer ? ` to ${who(ev.peer)}` : ""}: ${ev.error}`, "err");
@@ -483,6 +578,355 @@ function pingPeer(peer) {
   });
 }
 
+// ---------------------------------------------------------------- relay, browser peers, messages, rooms
+
+const clock = (at) => new Date(at ?? Date.now()).toTimeString().slice(0, 8);
+const ms1 = (v) => `${Number(v).toFixed(1)} ms`;
+const utf8 = (bytes) => {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+};
+/** A message's payload as text: its text when UTF-8, else its bytes in hex. */
+const payload = (msg) => msg.text ?? utf8(msg.data ?? new Uint8Array()) ?? `0x${hex(msg.data)}`;
+
+/** `addr`: this page's relay address while it holds a reservation ("" if unknown), null without. */
+function setRelay(addr, hint = "") {
+  state.relayAddr = addr;
+  const n = state.renewals;
+  ui.relay.dataset.state = addr == null ? "none" : "reserved";
+  ui.relay.dataset.renewals = String(n);
+  setText(ui.relay, addr == null ? "relay: none" : `relay: reserved (renewed ${n} time${n === 1 ? "" : "s"})`);
+  ui.relay.title = addr || "";
+  setText(ui.relayHint, addr ? `reachable at ${addr}` : hint);
+}
+
+/** After a reservation_lost while joined: reserve() again after 1 s, 2 s, 4 s … 10 s. */
+async function reserveAgain(reason) {
+  if (state.reserving) return;
+  state.reserving = true;
+  const node = state.node;
+  try {
+    for (let n = 0; ; n++) {
+      const wait = Math.min(RESERVE_MAX_MS, RESERVE_FIRST_MS * 2 ** n);
+      setRelay(null, `lost (${reason}): reserving again in ${wait / 1000} s`);
+      await sleep(wait);
+      // A rejoin reserves by itself; a new node is another story; an event may have come first.
+      if (node !== state.node || state.phase !== "joined" || state.relayAddr != null) return;
+      try {
+        const addr = await node.reserve();
+        log(`relay reservation made again: reachable at ${addr}`, "ok");
+        setRelay(addr);
+        return;
+      } catch (e) {
+        reason = message(e);
+        log(`reserving a relay slot again failed: ${reason}`, "err");
+      }
+    }
+  } finally {
+    state.reserving = false;
+  }
+}
+
+/** What to do once (re)joined: relay status, the room the page was in, discovery. */
+async function afterJoin(joined) {
+  const node = state.node;
+  setRelay(joined.relay_addr ?? null, joined.relay_addr ? "" : "the relay refused a reservation");
+  if (state.room) enterRoom(state.room, true);
+  if (typeof node.discover !== "function") return;
+  try {
+    const found = await node.discover();
+    if (node !== state.node) return;
+    mergeBrowserPeers(found);
+    const others = found.filter((p) => p.peer_id !== node.peerId);
+    log(`discovery: ${others.length} other browser peer${others.length === 1 ? "" : "s"} registered`, "dim");
+  } catch (e) {
+    log(`discovery failed: ${message(e)}`, "err");
+  }
+}
+
+/** Adds or updates browser peers (from discover, browserPeers or an event). */
+function mergeBrowserPeers(list, now = performance.now()) {
+  const me = state.node?.peerId;
+  for (const p of list ?? []) {
+    if (!p?.peer_id || p.peer_id === me) continue;
+    const known = state.bpeers.get(p.peer_id);
+    const next = { connected: false, transport: null, rtt_ms: null, addrs: [], ...known, seenAt: now, misses: 0 };
+    for (const k of ["addrs", "connected", "transport", "rtt_ms"]) if (p[k] !== undefined) next[k] = p[k];
+    next.peer_id = p.peer_id;
+    state.bpeers.set(p.peer_id, next);
+  }
+  renderBrowserPeers();
+}
+
+let socialTimer = 0;
+let socialBusy = null; // the node a refresh is out to
+function scheduleSocial() {
+  clearTimeout(socialTimer);
+  socialTimer = setTimeout(refreshSocial, 100);
+}
+
+/** Every ~2 s: the browser peers' reachability and the room's members. */
+async function refreshSocial() {
+  clearTimeout(socialTimer);
+  const node = state.node;
+  if (!node || socialBusy === node || state.phase !== "joined") return;
+  socialBusy = node;
+  try {
+    if (typeof node.browserPeers === "function") {
+      const list = await node.browserPeers();
+      if (node !== state.node) return;
+      const now = performance.now();
+      const listed = new Set(list.map((p) => p.peer_id));
+      // Events say who comes and goes; a peer the node no longer lists twice in a row (and
+      // not announced just now) is gone too, e.g. known only to a node this page replaced.
+      for (const [id, p] of state.bpeers) {
+        if (!listed.has(id) && now - p.seenAt > 2 * SOCIAL_EVERY_MS && ++p.misses >= 2) state.bpeers.delete(id);
+      }
+      mergeBrowserPeers(list, now);
+    }
+    if (state.room && state.roomLive && typeof node.rooms === "function") {
+      const rooms = await node.rooms();
+      const room = node === state.node && rooms.find((r) => r.topic === state.room);
+      if (room) {
+        state.roomPeers = new Set(room.peers.filter((p) => p !== node.peerId));
+        renderRoom();
+      }
+    }
+  } catch (e) {
+    console.debug("refreshing browser peers / rooms failed", e);
+  } finally {
+    if (socialBusy === node) socialBusy = null;
+  }
+}
+
+function reachability(p) {
+  if (p.connected) return ["connected", p.transport, p.rtt_ms == null ? null : ms1(p.rtt_ms)].filter(Boolean).join(" · ");
+  if (p.addrs?.some((a) => a.includes("/p2p-circuit"))) return "reachable via relay";
+  return p.addrs?.length ? "not connected" : "no address known";
+}
+
+function renderBrowserPeers() {
+  const me = state.node?.peerId;
+  const peers = [...state.bpeers.values()].filter((p) => p.peer_id !== me).sort((a, b) => (a.peer_id < b.peer_id ? -1 : 1));
+  const rows = new Map(Array.from(ui.bpeers.children, (li) => [li.dataset.peerId, li]));
+  let prev = null;
+  for (const p of peers) {
+    let li = rows.get(p.peer_id);
+    rows.delete(p.peer_id);
+    if (!li) {
+      li = el("li");
+      li.dataset.peerId = p.peer_id;
+      li.title = "Click to send this peer a direct message";
+      const pick = el("button", "small", "message");
+      pick.type = "button";
+      pick.setAttribute("aria-label", `Send a direct message to ${p.peer_id}`);
+      li.append(el("code", "id", p.peer_id), " ", el("span", "reach"), " ", pick);
+      li.addEventListener("click", () => pickPeer(p.peer_id));
+    }
+    const reach = li.querySelector(".reach");
+    setText(reach, reachability(p));
+    reach.dataset.connected = String(Boolean(p.connected));
+    li.dataset.addrs = (p.addrs ?? []).join(" ");
+    if (li.previousElementSibling !== prev || li.parentNode !== ui.bpeers) {
+      if (prev) prev.after(li);
+      else ui.bpeers.prepend(li);
+    }
+    prev = li;
+  }
+  for (const li of rows.values()) li.remove();
+  ui.bpeerCount.textContent = peers.length ? `(${peers.length})` : "";
+  ui.bpeersEmpty.hidden = peers.length > 0;
+}
+
+function pickPeer(peer) {
+  ui.dmPeer.value = peer;
+  ui.dmText.focus();
+}
+
+/** Appends `li` to a chat list, keeping it scrolled to the bottom if it was there. */
+function appendLine(list, li) {
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+  list.append(li);
+  while (list.childElementCount > CHAT_LINES) list.firstElementChild.remove();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+/** "→ peer: text" / "← peer: text", then the outcome (outgoing) and the time. */
+function dmLine(dir, peer, text, at) {
+  const li = el("li", dir === "←" ? "in" : "out");
+  const time = el("time", null, clock(at));
+  time.dateTime = new Date(at ?? Date.now()).toISOString();
+  li.append(el("span", "dir", dir), " ", el("code", "id", peer), ": ", el("span", "text", text), " ", el("span", "outcome"), " ", time);
+  appendLine(ui.inbox, li);
+  return li.querySelector(".outcome");
+}
+
+function setOutcome(span, kind, text) {
+  span.dataset.kind = kind;
+  span.textContent = text;
+}
+
+function onMessage(msg) {
+  const text = payload(msg);
+  if (msg.kind === "direct") {
+    dmLine("←", msg.from, text, msg.at_ms);
+    log(`DM received from ${msg.from}: ${quote(text)}`, "ok");
+  } else if (msg.kind === "room") {
+    if (msg.id) {
+      if (state.seenIds.has(msg.id)) return;
+      state.seenIds.add(msg.id);
+      if (state.seenIds.size > 4 * CHAT_LINES) state.seenIds.delete(state.seenIds.values().next().value);
+    }
+    roomLine(msg.from, false, msg.topic, text, msg.at_ms);
+  }
+}
+
+ui.dmForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const peer = ui.dmPeer.value.trim();
+  const text = ui.dmText.value;
+  if (!peer || !text || state.phase !== "joined") return;
+  ui.dmText.value = "";
+  const outcome = dmLine("→", peer, text);
+  setOutcome(outcome, "pending", "sending…");
+  try {
+    const ack = await state.node.send(peer, text);
+    setOutcome(outcome, "ok", `✓ delivered in ${ms1(ack.rtt_ms)}`);
+    log(`DM sent to ${peer}: ${quote(text)}, delivered in ${ms1(ack.rtt_ms)}`, "ok");
+  } catch (e) {
+    setOutcome(outcome, "error", `✗ ${message(e)}`);
+    log(`DM to ${peer} failed: ${message(e)}`, "err");
+  }
+});
+
+/** "HH:MM:SS <from> [topic]: text", with "(you)" after the PeerId for this page's posts. */
+function roomLine(from, mine, topic, text, at) {
+  const li = el("li", mine ? "out" : "in");
+  const time = el("time", null, clock(at));
+  time.dateTime = new Date(at ?? Date.now()).toISOString();
+  li.append(time, " ", el("code", "id", from));
+  if (mine) li.append(" ", el("span", "you", "(you)"));
+  li.append(" ", el("span", "topic", `[${topic}]`), ": ", el("span", "text", text), " ", el("span", "outcome"));
+  appendLine(ui.messages, li);
+  return li.querySelector(".outcome");
+}
+
+function renderRoom() {
+  const joined = state.phase === "joined";
+  const input = ui.topic.value.trim();
+  const leaving = state.room != null && (input === state.room || !input);
+  ui.joinBtn.textContent = leaving ? "Leave" : "Join";
+  ui.joinBtn.setAttribute("aria-label", leaving ? `Leave room ${quote(state.room)}` : `Join room ${quote(input)}`);
+  ui.joinBtn.disabled = !joined || state.roomBusy;
+  if (!state.room) {
+    setText(ui.roomStatus, "not in a room");
+    ui.roomPeers.textContent = "";
+  } else if (state.roomLive) {
+    setText(ui.roomStatus, `joined room ${quote(state.room)}`);
+    const n = state.roomPeers.size;
+    const boot = state.bootstrapPeer && state.roomPeers.has(state.bootstrapPeer);
+    setText(ui.roomPeers, `(${n} other peer${n === 1 ? "" : "s"}${boot ? ", incl. the bootstrap" : ""})`);
+    ui.roomPeers.title = [...state.roomPeers].join("\n");
+  } else {
+    setText(ui.roomStatus, `joining room ${quote(state.room)}…`);
+  }
+  ui.roomStatus.dataset.state = !state.room ? "none" : state.roomLive ? "joined" : "joining";
+}
+
+/** Subscribes the current node to `topic` (leaving the page's other room first). */
+async function enterRoom(topic, again = false) {
+  const node = state.node;
+  const old = state.room;
+  state.roomBusy = true;
+  if (old !== topic) {
+    state.roomPeers = new Set();
+    if (old && state.roomLive) await node.unsubscribe(old).catch(() => {});
+  }
+  state.room = topic;
+  state.roomLive = false;
+  renderRoom();
+  try {
+    await node.subscribe(topic);
+    if (node !== state.node || state.room !== topic) return false;
+    state.roomLive = true;
+    log(`${again ? "rejoined" : "joined"} room ${quote(topic)}`, "ok");
+    scheduleSocial();
+    return true;
+  } catch (e) {
+    log(`joining room ${quote(topic)} failed: ${message(e)}`, "err");
+    if (!again && state.room === topic) state.room = null;
+    return false;
+  } finally {
+    state.roomBusy = false;
+    renderRoom();
+  }
+}
+
+async function leaveRoom() {
+  const topic = state.room;
+  state.roomBusy = true;
+  renderRoom();
+  try {
+    await state.node.unsubscribe(topic);
+    log(`left room ${quote(topic)}`);
+  } catch (e) {
+    log(`leaving room ${quote(topic)}: ${message(e)}`, "err");
+  } finally {
+    if (state.room === topic) {
+      state.room = null;
+      state.roomLive = false;
+      state.roomPeers = new Set();
+    }
+    state.roomBusy = false;
+    renderRoom();
+  }
+}
+
+ui.roomForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (state.phase !== "joined" || state.roomBusy) return;
+  const topic = ui.topic.value.trim();
+  if (state.room != null && (topic === state.room || !topic)) leaveRoom();
+  else if (topic) enterRoom(topic);
+});
+ui.topic.addEventListener("input", renderRoom);
+
+/** publish(), retried while the room has nobody in it yet (the mesh forms after a join). */
+async function publish(topic, text, outcome) {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await state.node.publish(topic, text);
+    } catch (e) {
+      if (retry >= PUBLISH_RETRIES || !/no peer has joined/i.test(message(e))) throw e;
+      setOutcome(outcome, "pending", `waiting for peers in the room (retry ${retry + 1} of ${PUBLISH_RETRIES})…`);
+      await sleep(1000);
+    }
+  }
+}
+
+ui.pubForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = ui.pubText.value;
+  if (!text || state.phase !== "joined") return;
+  // Posting without having joined joins the room the field names.
+  const topic = state.room ?? ui.topic.value.trim();
+  if (!topic) return;
+  ui.pubText.value = "";
+  if (state.room == null) enterRoom(topic);
+  const outcome = roomLine(state.node.peerId, true, topic, text);
+  setOutcome(outcome, "pending", "posting…");
+  try {
+    await publish(topic, text, outcome);
+    setOutcome(outcome, "ok", "");
+  } catch (e) {
+    setOutcome(outcome, "error", `✗ ${message(e)}`);
+    log(`posting to room ${quote(topic)} failed: ${message(e)}`, "err");
+  }
+});
+
 // ---------------------------------------------------------------- controls
 
 ui.prefer.value = prefer;
@@ -566,6 +1010,7 @@ async function main() {
     : "Kept in this browser's localStorage across reloads.";
   setInterval(refreshPeers, PEERS_EVERY_MS);
   setInterval(probe, PROBE_EVERY_MS);
+  setInterval(refreshSocial, SOCIAL_EVERY_MS);
   join(first);
 }
 
