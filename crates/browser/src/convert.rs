@@ -41,9 +41,7 @@ pub fn js_object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
 
 /// A found record as `{ value: Uint8Array, text: string | null, from, publisher }`.
 pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
-    let text = std::str::from_utf8(&record.value)
-        .map(JsValue::from_str)
-        .unwrap_or(JsValue::NULL);
+    let text = text_or_null(&record.value);
     let peer = |p: Option<libp2p::PeerId>| p.map_or(JsValue::NULL, |p| p.to_string().into());
     js_object(&[
         ("value", Uint8Array::from(&record.value[..]).into()),
@@ -51,4 +49,44 @@ pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
         ("from", peer(record.from)),
         ("publisher", peer(record.publisher)),
     ])
+}
+
+/// Bytes as text when they are UTF-8, else `null`.
+pub fn text_or_null(bytes: &[u8]) -> JsValue {
+    std::str::from_utf8(bytes)
+        .map(JsValue::from_str)
+        .unwrap_or(JsValue::NULL)
+}
+
+/// A received message as `onMessage` listeners get it, or `None` for other events:
+/// `{ kind: "direct", from, data, text, at_ms }` or
+/// `{ kind: "room", topic, from, data, text, id, at_ms }`.
+pub fn message_to_js(event: &webkad_core::Event) -> Option<Result<JsValue, JsValue>> {
+    use webkad_core::Event;
+    let bytes = |data: &[u8]| JsValue::from(Uint8Array::from(data));
+    match event {
+        Event::Message { peer, data, at_ms } => Some(js_object(&[
+            ("kind", "direct".into()),
+            ("from", peer.as_str().into()),
+            ("data", bytes(data)),
+            ("text", text_or_null(data)),
+            ("at_ms", (*at_ms as f64).into()),
+        ])),
+        Event::RoomMessage {
+            topic,
+            from,
+            data,
+            id,
+            at_ms,
+        } => Some(js_object(&[
+            ("kind", "room".into()),
+            ("topic", topic.as_str().into()),
+            ("from", from.as_str().into()),
+            ("data", bytes(data)),
+            ("text", text_or_null(data)),
+            ("id", id.as_str().into()),
+            ("at_ms", (*at_ms as f64).into()),
+        ])),
+        _ => None,
+    }
 }

@@ -21,6 +21,7 @@ mod convert;
 mod identity;
 mod node;
 mod options;
+mod peer_to_peer;
 mod transport;
 
 pub use node::WebkadNode;

@@ -4,7 +4,7 @@ use std::{cell::RefCell, rc::Rc};
 
 use futures::StreamExt;
 use js_sys::{Array, Function, Reflect};
-use libp2p::{Multiaddr, PeerId, multiaddr::Protocol};
+use libp2p::{Multiaddr, PeerId};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use webkad_core::{
@@ -13,7 +13,7 @@ use webkad_core::{
 };
 
 use crate::{
-    convert::{bytes_of, js_error, js_object, record_to_js, to_js},
+    convert::{bytes_of, js_error, js_object, message_to_js, record_to_js, to_js},
     identity,
     options::NodeOptions,
     transport,
@@ -70,15 +70,27 @@ export type NodeEvent =
   | { type: "bootstrapped"; routing_table_size: number }
   | { type: "record_stored"; key: string; from: string }
   | { type: "provider_stored"; key: string; provider: string }
-  | { type: "message"; peer: string; data: number[] }
+  | { type: "message"; peer: string; data: number[]; at_ms: number }
+  | { type: "room_message"; topic: string; from: string; data: number[]; id: string; at_ms: number }
+  | { type: "room_peer_joined"; topic: string; peer: string }
+  | { type: "room_peer_left"; topic: string; peer: string }
+  | { type: "reservation_accepted"; relay: string; renewal: boolean; addr: string | null }
+  | { type: "reservation_lost"; relay: string; reason: string }
+  | { type: "circuit_closed"; peer: string; reason: string; limit_reached: boolean; reopening: boolean }
+  | { type: "registered"; rendezvous: string; namespace: string; ttl_secs: number }
+  | { type: "peer_discovered"; peer: string; addrs: string[] }
+  | { type: "peer_expired"; peer: string }
   | { type: "dial_failed"; peer: string | null; error: string };
 "#;
 
 /// A webkad node running in this page. Create it with `WebkadNode.create(options)`.
 #[wasm_bindgen]
 pub struct WebkadNode {
-    client: Client,
+    pub(crate) client: Client,
     listeners: Rc<RefCell<Vec<Function>>>,
+    pub(crate) message_listeners: Rc<RefCell<Vec<Function>>>,
+    /// The bootstrap node `connect` reached: the default relay of `reserve`.
+    pub(crate) bootstrap: Rc<RefCell<Option<Multiaddr>>>,
 }
 
 #[wasm_bindgen]
@@ -100,19 +112,26 @@ impl WebkadNode {
         let (event_loop, client) = EventLoop::new(swarm, config);
         spawn_local(event_loop.run());
         let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
+        let message_listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let mut events = client.subscribe().await.map_err(js_error)?;
         let sinks = Rc::clone(&listeners);
+        let message_sinks = Rc::clone(&message_listeners);
         spawn_local(async move {
             while let Some(event) = events.next().await {
-                let Ok(value) = to_js(&event) else { continue };
-                for listener in sinks.borrow().iter() {
-                    if let Err(error) = listener.call1(&JsValue::NULL, &value) {
-                        tracing::warn!(?error, "an event listener threw");
-                    }
+                if let Some(Ok(message)) = message_to_js(&event) {
+                    call_all(&message_sinks, &message);
+                }
+                if let Ok(value) = to_js(&event) {
+                    call_all(&sinks, &value);
                 }
             }
         });
-        Ok(WebkadNode { client, listeners })
+        Ok(WebkadNode {
+            client,
+            listeners,
+            message_listeners,
+            bootstrap: Rc::default(),
+        })
     }
 
     /// This node's PeerId.
@@ -154,10 +173,11 @@ impl WebkadNode {
             .map_err(js_error)?;
         // A browser cannot be dialed: it becomes reachable through a reservation on the
         // bootstrap node's circuit relay, at the address its provider records carry.
-        let circuit = addr::with_peer_id(&addr, peer).with(Protocol::P2pCircuit);
+        let relay = addr::with_peer_id(&addr, peer);
+        self.bootstrap.replace(Some(relay.clone()));
         let (bootstrapped, reserved) = futures::join!(
             join::bootstrap_when_routed(&self.client, events),
-            self.client.listen(circuit)
+            self.client.reserve(Some(relay))
         );
         let size = bootstrapped.map_err(js_error)?;
         let relay_addr = match reserved {
@@ -247,7 +267,17 @@ impl WebkadNode {
     /// Closes every connection and stops the node.
     pub async fn close(&self) -> Result<(), JsValue> {
         self.listeners.borrow_mut().clear();
+        self.message_listeners.borrow_mut().clear();
         self.client.shutdown().await.map_err(js_error)
+    }
+}
+
+/// Calls every listener with `value`; a listener that throws is logged and skipped.
+fn call_all(listeners: &Rc<RefCell<Vec<Function>>>, value: &JsValue) {
+    for listener in listeners.borrow().iter() {
+        if let Err(error) = listener.call1(&JsValue::NULL, value) {
+            tracing::warn!(?error, "a listener threw");
+        }
     }
 }
 

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-use webkad_core::{Config, KadMode, addr::AddressFilter};
+use webkad_core::{
+    Config, KadMode, RendezvousConfig, addr::AddressFilter, config::BROWSER_NAMESPACE,
+};
 
 use crate::identity::DEFAULT_STORAGE_KEY;
 
@@ -71,6 +73,8 @@ impl NodeOptions {
             kad_mode: KadMode::Client,
             address_filter: AddressFilter::Browser,
             relay_server: None,
+            rendezvous_server: None,
+            rendezvous: RendezvousConfig::in_namespace(BROWSER_NAMESPACE),
             agent_version: concat!("webkad-browser/", env!("CARGO_PKG_VERSION")).to_owned(),
             ..Config::default()
         };

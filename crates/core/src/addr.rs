@@ -77,6 +77,24 @@ pub fn peer_id_of(addr: &Multiaddr) -> Option<PeerId> {
     }
 }
 
+/// Whether `addr` goes through a circuit relay (`…/p2p/<relay>/p2p-circuit…`).
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// The relay a circuit address goes through: the peer id just before `/p2p-circuit`.
+pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut relay = None;
+    for protocol in addr.iter() {
+        match protocol {
+            Protocol::P2p(peer) => relay = Some(peer),
+            Protocol::P2pCircuit => return relay,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Whether `addr` is bound to an unspecified IP (`0.0.0.0` or `::`), and so not dialable.
 pub fn is_unspecified(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| match p {
@@ -108,6 +126,18 @@ mod tests {
         );
         let relayed = "/ip4/127.0.0.1/tcp/1/ws/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit";
         assert_eq!(transport_name(&addr(relayed)), "relay");
+        assert!(is_relayed(&addr(relayed)));
+        assert_eq!(
+            relay_of(&addr(&format!(
+                "{relayed}/p2p/12D3KooWEtUnxGuKe4WHdpX6CHWUKyRydz27zVTm3oYZfUmc3QnA"
+            ))),
+            Some(
+                "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+                    .parse()
+                    .expect("peer id")
+            )
+        );
+        assert_eq!(relay_of(&addr("/ip4/127.0.0.1/tcp/1")), None);
     }
 
     #[test]

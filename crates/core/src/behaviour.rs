@@ -12,10 +12,10 @@
 use std::{num::NonZeroU32, time::Duration};
 
 use libp2p::{
-    StreamProtocol, connection_limits, identify,
+    StreamProtocol, connection_limits, gossipsub, identify,
     identity::Keypair,
     kad::{self, store::MemoryStoreConfig},
-    ping, relay, request_response,
+    ping, relay, rendezvous, request_response,
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
@@ -26,13 +26,20 @@ use crate::{
 };
 
 /// The circuit relay v2 server. A browser can never serve as a relay, so in wasm this is a
-/// behaviour that does nothing and the page carries no relay-server code; this is the one
-/// place the behaviour differs by target.
+/// behaviour that does nothing and the page carries no relay-server code; the servers are
+/// the one place the behaviour differs by target.
 #[cfg(not(target_arch = "wasm32"))]
 pub type RelayServer = relay::Behaviour;
 /// The circuit relay v2 server: nothing, in the browser.
 #[cfg(target_arch = "wasm32")]
 pub type RelayServer = libp2p::swarm::dummy::Behaviour;
+
+/// The rendezvous server (native only, like [`RelayServer`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type RendezvousServer = rendezvous::server::Behaviour;
+/// The rendezvous server: nothing, in the browser.
+#[cfg(target_arch = "wasm32")]
+pub type RendezvousServer = libp2p::swarm::dummy::Behaviour;
 
 /// Every protocol a webkad node speaks.
 #[derive(NetworkBehaviour)]
@@ -51,6 +58,12 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Direct messages with acknowledgement.
     pub messages: request_response::Behaviour<MessageCodec>,
+    /// Registering at rendezvous servers and discovering peers there.
+    pub rendezvous: rendezvous::client::Behaviour,
+    /// Rendezvous server (bootstrap nodes only).
+    pub rendezvous_server: Toggle<RendezvousServer>,
+    /// Pub/sub rooms.
+    pub gossipsub: gossipsub::Behaviour,
 }
 
 /// Why the behaviour could not be built.
@@ -59,6 +72,9 @@ pub enum BehaviourError {
     /// The Kademlia protocol name is not a valid libp2p protocol name.
     #[error("invalid Kademlia protocol name {0:?}: it must start with '/'")]
     KadProtocol(String),
+    /// The gossipsub configuration is inconsistent.
+    #[error("invalid pub/sub configuration: {0}")]
+    Rooms(String),
 }
 
 impl Behaviour {
@@ -98,6 +114,11 @@ impl Behaviour {
                 .with_max_established_per_peer(Some(config.max_connections_per_peer)),
         );
         let relay_server = relay_server(peer_id, config);
+        let gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+            gossipsub_config(config)?,
+        )
+        .map_err(|e| BehaviourError::Rooms(e.to_owned()))?;
 
         Ok(Self {
             limits,
@@ -107,6 +128,9 @@ impl Behaviour {
             identify,
             ping,
             messages,
+            rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
+            rendezvous_server: rendezvous_server(config).into(),
+            gossipsub,
         })
     }
 }
@@ -131,6 +155,39 @@ fn kad_config(protocol: StreamProtocol, config: &Config) -> kad::Config {
         // Inbound records reach the event loop, which screens them before storing.
         .set_record_filtering(kad::StoreInserts::FilterBoth);
     kad
+}
+
+/// Gossipsub as webkad uses it: signed messages checked strictly, the configured size limit.
+fn gossipsub_config(config: &Config) -> Result<gossipsub::Config, BehaviourError> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(config.rooms.heartbeat)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(config.rooms.max_message_bytes + ROOM_MESSAGE_OVERHEAD)
+        .build()
+        .map_err(|e| BehaviourError::Rooms(e.to_string()))
+}
+
+/// What a gossipsub frame adds to a message's payload: topic, signature, key, sequence number.
+pub const ROOM_MESSAGE_OVERHEAD: usize = 1024;
+
+/// The rendezvous server `config` asks for.
+#[cfg(not(target_arch = "wasm32"))]
+fn rendezvous_server(config: &Config) -> Option<RendezvousServer> {
+    config.rendezvous_server.as_ref().map(|limits| {
+        rendezvous::server::Behaviour::new(
+            rendezvous::server::Config::default()
+                .with_min_ttl(limits.min_ttl.as_secs())
+                .with_max_ttl(limits.max_ttl.as_secs())
+                .with_max_registration_total(limits.max_registrations)
+                .with_max_registration_per_peer(limits.max_registrations_per_peer),
+        )
+    })
+}
+
+/// No rendezvous server in the browser, whatever `config` says.
+#[cfg(target_arch = "wasm32")]
+fn rendezvous_server(_: &Config) -> Option<RendezvousServer> {
+    None
 }
 
 /// The relay server `config` asks for.

@@ -66,6 +66,30 @@ pub struct PeerSummary {
     pub in_routing_table: bool,
 }
 
+/// A peer found through rendezvous discovery, with how well this node reaches it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscoveredPeer {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// The addresses it registered (for a page: its relay circuit addresses).
+    pub addrs: Vec<Multiaddr>,
+    /// Whether this node has a connection to it now.
+    pub connected: bool,
+    /// The transport of that connection (`relay` for a circuit), when connected.
+    pub transport: Option<String>,
+    /// The last ping round trip, in milliseconds, when connected.
+    pub rtt_ms: Option<f64>,
+}
+
+/// A room this node joined and the peers known in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomInfo {
+    /// The room (gossipsub topic).
+    pub topic: String,
+    /// Peers that joined it, as far as this node knows.
+    pub peers: Vec<PeerId>,
+}
+
 /// A node's own addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Addresses {
@@ -113,6 +137,20 @@ pub enum Command {
     Ping(PingTarget, Reply<(PeerId, Duration)>),
     /// Send a direct message; answers the acknowledgement and the round-trip time.
     Send(PeerId, Vec<u8>, Reply<(Vec<u8>, Duration)>),
+    /// Reserve a slot on a relay (`None`: any connected relay); answers the circuit address.
+    Reserve(Option<Multiaddr>, Reply<Multiaddr>),
+    /// Ask rendezvous servers for the peers in a namespace (`None`: the configured one).
+    Discover(Option<String>, Reply<Vec<DiscoveredPeer>>),
+    /// The peers found so far, without asking anyone.
+    Discovered(Reply<Vec<DiscoveredPeer>>),
+    /// Join a room; answers whether it was newly joined.
+    JoinRoom(String, Reply<bool>),
+    /// Leave a room; answers whether it had been joined.
+    LeaveRoom(String, Reply<bool>),
+    /// Post in a room (joining it first); answers the message id.
+    Publish(String, Vec<u8>, Reply<String>),
+    /// The rooms joined and their peers.
+    Rooms(Reply<Vec<RoomInfo>>),
     /// The connected peers.
     Peers(Reply<Vec<PeerSummary>>),
     /// The node's own addresses.
@@ -219,6 +257,45 @@ impl Client {
     /// Sends a direct message; returns the peer's acknowledgement and the round-trip time.
     pub async fn send(&self, peer: PeerId, data: Vec<u8>) -> Result<(Vec<u8>, Duration), Error> {
         self.call(|r| Command::Send(peer, data, r)).await
+    }
+
+    /// Reserves a slot on the relay at `relay` (an address ending in `/p2p/<relay>`), or on
+    /// any connected relay when `None`; returns this node's circuit address there. The
+    /// reservation is renewed by itself while the connection to the relay lasts.
+    pub async fn reserve(&self, relay: Option<Multiaddr>) -> Result<Multiaddr, Error> {
+        self.call(|r| Command::Reserve(relay, r)).await
+    }
+
+    /// Asks the connected rendezvous servers for the peers registered under `namespace`
+    /// (the configured discovery namespace when `None`). This node is never in the list.
+    pub async fn discover(&self, namespace: Option<String>) -> Result<Vec<DiscoveredPeer>, Error> {
+        self.call(|r| Command::Discover(namespace, r)).await
+    }
+
+    /// The peers discovered so far, with their reachability, without asking anyone.
+    pub async fn discovered(&self) -> Result<Vec<DiscoveredPeer>, Error> {
+        self.call(Command::Discovered).await
+    }
+
+    /// Joins the room `topic`; returns whether it was newly joined.
+    pub async fn join_room(&self, topic: String) -> Result<bool, Error> {
+        self.call(|r| Command::JoinRoom(topic, r)).await
+    }
+
+    /// Leaves the room `topic`; returns whether it had been joined.
+    pub async fn leave_room(&self, topic: String) -> Result<bool, Error> {
+        self.call(|r| Command::LeaveRoom(topic, r)).await
+    }
+
+    /// Posts `data` in the room `topic` (joining it first); returns the message id.
+    /// Fails with [`Error::EmptyRoom`] while no other peer is known in the room.
+    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<String, Error> {
+        self.call(|r| Command::Publish(topic, data, r)).await
+    }
+
+    /// The rooms this node joined, with the peers known in each.
+    pub async fn rooms(&self) -> Result<Vec<RoomInfo>, Error> {
+        self.call(Command::Rooms).await
     }
 
     /// The connected peers.

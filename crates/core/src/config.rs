@@ -16,6 +16,9 @@ pub const DEFAULT_KAD_PROTOCOL: &str = "/webkad/kad/1.0.0";
 /// The direct-message (request/response) protocol name.
 pub const MESSAGE_PROTOCOL: &str = "/webkad/msg/1.0.0";
 
+/// The rendezvous namespace every page registers under, so pages find each other.
+pub const BROWSER_NAMESPACE: &str = "webkad-browsers";
+
 /// The identify `protocolVersion` webkad nodes announce.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/webkad/1.0.0";
 
@@ -80,6 +83,96 @@ impl Default for RelayLimits {
     }
 }
 
+/// Registering at and discovering through rendezvous servers (client side).
+///
+/// The node registers its external addresses (for a page: its relay circuit address) under
+/// `register` at every rendezvous server it is connected to, re-registers after three
+/// quarters of the TTL, and asks each server for the peers under `discover` every
+/// `discover_interval`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RendezvousConfig {
+    /// The namespace to register under; `None` registers nowhere.
+    pub register: Option<String>,
+    /// The namespace to discover peers in; `None` discovers only on request.
+    pub discover: Option<String>,
+    /// How long a registration lives on the server unless refreshed.
+    pub ttl: Duration,
+    /// How often to ask for the peers under `discover`.
+    pub discover_interval: Duration,
+}
+
+impl RendezvousConfig {
+    /// Registers and discovers in `namespace`.
+    pub fn in_namespace(namespace: &str) -> Self {
+        Self {
+            register: Some(namespace.to_owned()),
+            discover: Some(namespace.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for RendezvousConfig {
+    fn default() -> Self {
+        Self {
+            register: None,
+            discover: None,
+            ttl: Duration::from_secs(2 * 60),
+            discover_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Limits of the rendezvous server (native nodes only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RendezvousServerLimits {
+    /// The shortest registration TTL accepted. Default 10 s, so that pages can register with
+    /// short TTLs and vanish from listings soon after they close.
+    pub min_ttl: Duration,
+    /// The longest registration TTL accepted. Default 72 hours (the protocol's).
+    pub max_ttl: Duration,
+    /// Registrations held at once over all peers. Default 4096.
+    pub max_registrations: usize,
+    /// Registrations one peer may hold. Default 16.
+    pub max_registrations_per_peer: usize,
+}
+
+impl Default for RendezvousServerLimits {
+    fn default() -> Self {
+        Self {
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(72 * 60 * 60),
+            max_registrations: 4096,
+            max_registrations_per_peer: 16,
+        }
+    }
+}
+
+/// Pub/sub rooms (gossipsub).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomsConfig {
+    /// Largest room message, in bytes. Default 64 KiB.
+    pub max_message_bytes: usize,
+    /// Join every room a connected peer joins, to relay it (servers: pages only connect to
+    /// the bootstrap node, so it carries every room between them). Default off.
+    pub relay_all: bool,
+    /// Rooms joined at most (own and relayed). Default 256.
+    pub max_rooms: usize,
+    /// How often gossipsub's heartbeat runs (mesh upkeep and gossip). Default 1 s.
+    pub heartbeat: Duration,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            relay_all: false,
+            max_rooms: 256,
+            heartbeat: Duration::from_secs(1),
+        }
+    }
+}
+
 /// Everything that shapes a webkad node's behaviour.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -123,6 +216,12 @@ pub struct Config {
     pub max_connections_per_peer: u32,
     /// Circuit relay v2 server limits; `None` runs no relay server (browsers, clients).
     pub relay_server: Option<RelayLimits>,
+    /// Rendezvous server limits; `None` runs no rendezvous server (browsers, clients).
+    pub rendezvous_server: Option<RendezvousServerLimits>,
+    /// Registration and discovery at rendezvous servers.
+    pub rendezvous: RendezvousConfig,
+    /// Pub/sub rooms.
+    pub rooms: RoomsConfig,
     /// The agent version announced over identify.
     pub agent_version: String,
     /// Which peer addresses this node keeps in its routing table and dials.
@@ -155,6 +254,9 @@ impl Default for Config {
             max_connections: 1024,
             max_connections_per_peer: 8,
             relay_server: None,
+            rendezvous_server: None,
+            rendezvous: RendezvousConfig::default(),
+            rooms: RoomsConfig::default(),
             agent_version: concat!("webkad/", env!("CARGO_PKG_VERSION")).to_owned(),
             address_filter: AddressFilter::Any,
             announce_listen_addrs: false,
@@ -163,11 +265,17 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The configuration of a bootstrap node: Kademlia server and a relay server.
+    /// The configuration of a bootstrap node: Kademlia server, relay server, rendezvous
+    /// server, and a relay for every room its peers join.
     pub fn bootstrap() -> Self {
         Self {
             kad_mode: KadMode::Server,
             relay_server: Some(RelayLimits::default()),
+            rendezvous_server: Some(RendezvousServerLimits::default()),
+            rooms: RoomsConfig {
+                relay_all: true,
+                ..RoomsConfig::default()
+            },
             ..Self::default()
         }
     }

@@ -32,6 +32,23 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A room message is over the configured limit.
+    #[error("the room message is {size} bytes; the limit is {limit} bytes")]
+    RoomMessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Nobody else is known in the room, so a post would reach no one.
+    #[error("no peer has joined room {0:?} yet")]
+    EmptyRoom(String),
+    /// The room name is unusable.
+    #[error("invalid room name {0:?}: {1}")]
+    BadRoom(String, String),
+    /// No rendezvous server is connected.
+    #[error("no rendezvous server known: connect to a bootstrap node first")]
+    NoRendezvous,
     /// The local store refused the entry (full).
     #[error("the local store refused it: {0}")]
     StoreRefused(String),

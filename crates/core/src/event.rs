@@ -69,6 +69,83 @@ pub enum Event {
         peer: String,
         /// The message bytes.
         data: Vec<u8>,
+        /// When it arrived, in milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
+    /// A message was posted in a room this node joined.
+    RoomMessage {
+        /// The room (gossipsub topic).
+        topic: String,
+        /// The peer that wrote it (its signature was checked).
+        from: String,
+        /// The message bytes.
+        data: Vec<u8>,
+        /// Gossipsub's message id.
+        id: String,
+        /// When it arrived, in milliseconds since the Unix epoch.
+        at_ms: u64,
+    },
+    /// A peer joined a room this node is in.
+    RoomPeerJoined {
+        /// The room.
+        topic: String,
+        /// The peer.
+        peer: String,
+    },
+    /// A peer left a room this node is in (or disconnected).
+    RoomPeerLeft {
+        /// The room.
+        topic: String,
+        /// The peer.
+        peer: String,
+    },
+    /// A relay accepted (or renewed) this node's reservation.
+    ReservationAccepted {
+        /// The relay.
+        relay: String,
+        /// Whether this renewed an existing reservation.
+        renewal: bool,
+        /// The circuit address other peers reach this node at, when known.
+        addr: Option<String>,
+    },
+    /// A reservation ended: its relay connection closed or the relay refused to renew it.
+    ReservationLost {
+        /// The relay.
+        relay: String,
+        /// Why.
+        reason: String,
+    },
+    /// A relayed connection (circuit) to a peer closed.
+    CircuitClosed {
+        /// The peer at the other end.
+        peer: String,
+        /// Why, as far as this node can tell.
+        reason: String,
+        /// Whether the relay's circuit limit (duration or bytes) ended it.
+        limit_reached: bool,
+        /// Whether the node is reopening it (it was in use and the limit ended it).
+        reopening: bool,
+    },
+    /// A rendezvous server accepted (or refreshed) this node's registration.
+    Registered {
+        /// The rendezvous server.
+        rendezvous: String,
+        /// The namespace.
+        namespace: String,
+        /// How long the registration lives unless refreshed, in seconds.
+        ttl_secs: u64,
+    },
+    /// Rendezvous discovery found a peer (new, or with new addresses).
+    PeerDiscovered {
+        /// The peer.
+        peer: String,
+        /// Its registered addresses.
+        addrs: Vec<String>,
+    },
+    /// A discovered peer's registration is gone.
+    PeerExpired {
+        /// The peer.
+        peer: String,
     },
     /// Dialing a peer or address failed.
     DialFailed {

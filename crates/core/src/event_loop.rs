@@ -12,7 +12,10 @@
 //! [`Client`] is dropped. It is runtime-agnostic: the caller spawns [`EventLoop::run`].
 
 mod commands;
+mod discovery;
 mod kad_events;
+mod relay;
+mod rooms;
 mod swarm_events;
 
 use std::{
@@ -20,16 +23,16 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, channel::mpsc};
+use futures::{FutureExt, StreamExt, channel::mpsc};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, core::transport::ListenerId, kad::QueryId,
+    Multiaddr, PeerId, Swarm, core::transport::ListenerId, gossipsub::TopicHash, kad::QueryId,
     request_response::OutboundRequestId, swarm::ConnectionId,
 };
 use web_time::Instant;
 
 use crate::{
     behaviour::Behaviour,
-    client::{Client, Command, FoundRecord, PutOutcome, Reply},
+    client::{Client, Command, DiscoveredPeer, FoundRecord, PutOutcome, Reply},
     config::Config,
     error::Error,
     event::Event,
@@ -42,15 +45,40 @@ const SUBSCRIBER_QUEUE: usize = 256;
 /// What a client call waits on top of the query timeout.
 const CLIENT_MARGIN: Duration = Duration::from_secs(5);
 
+/// How often the loop does its own upkeep (registrations, discovery, relayed rooms).
+const TICK: Duration = Duration::from_secs(1);
+
 /// The reply of a direct message: the acknowledgement and the round-trip time.
 type SendReply = Reply<(Vec<u8>, Duration)>;
+
+/// One open connection.
+#[derive(Debug, Clone)]
+struct ConnectionInfo {
+    /// The remote address.
+    addr: Multiaddr,
+    /// When it was established.
+    since: Instant,
+    /// Whether this node dialed it.
+    dialer: bool,
+}
 
 /// What the loop knows about a connected peer.
 #[derive(Debug, Default)]
 struct PeerState {
-    connections: HashMap<ConnectionId, Multiaddr>,
+    connections: HashMap<ConnectionId, ConnectionInfo>,
     rtt: Option<(Duration, Instant)>,
     agent_version: Option<String>,
+    /// It serves circuit relay v2 (said so over identify).
+    relay: bool,
+    /// It serves rendezvous (said so over identify).
+    rendezvous: bool,
+}
+
+/// A peer found through rendezvous (or, on a rendezvous server, registered here).
+#[derive(Debug, Clone)]
+struct Discovered {
+    addrs: Vec<Multiaddr>,
+    namespace: String,
 }
 
 /// Work in progress, each keyed by what will finish it.
@@ -70,6 +98,34 @@ struct Pending {
     ping_dial: HashMap<ConnectionId, Reply<(PeerId, Duration)>>,
     /// Direct messages awaiting their acknowledgement, with the time they were sent.
     send: HashMap<OutboundRequestId, (SendReply, Instant)>,
+    /// Discovery requests, by the rendezvous server asked.
+    discover: HashMap<PeerId, Vec<Reply<Vec<DiscoveredPeer>>>>,
+    /// Reservations waiting for the relay's answer, by listener.
+    reserve: HashMap<ListenerId, Reply<Multiaddr>>,
+}
+
+/// Relay reservations, registrations, discoveries and rooms: the state of issue-4 features.
+#[derive(Default)]
+struct Reach {
+    /// Circuit listeners (one per relay reserved on) and the relay each is on.
+    reservations: HashMap<ListenerId, PeerId>,
+    /// The circuit address of each relay's reservation, once accepted.
+    reserved_addrs: HashMap<PeerId, Multiaddr>,
+    /// Circuit limits each relay announced: duration and bytes.
+    circuit_limits: HashMap<PeerId, (Option<Duration>, Option<u64>)>,
+    /// Peers exchanging direct messages with us: their circuits are reopened when a relay
+    /// limit closes them.
+    in_use: HashSet<PeerId>,
+    /// When each rendezvous server's registration is due for refreshing.
+    register_due: HashMap<PeerId, Instant>,
+    /// When discovery next runs.
+    discover_due: Option<Instant>,
+    /// Peers found through rendezvous.
+    discovered: HashMap<PeerId, Discovered>,
+    /// Rooms the user joined.
+    joined: HashSet<TopicHash>,
+    /// Rooms joined only to relay them for others.
+    relayed: HashSet<TopicHash>,
 }
 
 /// Owns the swarm and serves [`Client`] commands. Create with [`EventLoop::new`], then spawn
@@ -81,6 +137,7 @@ pub struct EventLoop {
     subscribers: Vec<mpsc::Sender<Event>>,
     peers: HashMap<PeerId, PeerState>,
     pending: Pending,
+    reach: Reach,
 }
 
 impl EventLoop {
@@ -99,15 +156,21 @@ impl EventLoop {
             subscribers: Vec::new(),
             peers: HashMap::new(),
             pending: Pending::default(),
+            reach: Reach::default(),
         };
         (event_loop, client)
     }
 
     /// Runs until [`Client::shutdown`] or until every client is dropped.
     pub async fn run(mut self) {
+        let mut tick = futures_timer::Delay::new(TICK).fuse();
         loop {
             futures::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                () = tick => {
+                    self.on_tick();
+                    tick = futures_timer::Delay::new(TICK).fuse();
+                }
                 command = self.commands.next() => match command {
                     Some(Command::Shutdown(reply)) => {
                         self.close_all();
@@ -160,6 +223,13 @@ impl EventLoop {
         self.subscribers.push(sender);
         receiver
     }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn unix_ms() -> u64 {
+    web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Answers a reply channel; a caller that stopped waiting is not an error.

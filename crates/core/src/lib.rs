@@ -30,7 +30,9 @@ pub mod store;
 
 pub use behaviour::Behaviour;
 pub use client::{Client, PingTarget};
-pub use config::{Config, KadMode, RelayLimits};
+pub use config::{
+    Config, KadMode, RelayLimits, RendezvousConfig, RendezvousServerLimits, RoomsConfig,
+};
 pub use error::Error;
 pub use event::Event;
 pub use event_loop::EventLoop;

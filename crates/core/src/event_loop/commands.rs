@@ -67,24 +67,14 @@ impl EventLoop {
                 self.pending.find_peer.insert(id, (peer, reply));
             }
             Command::Ping(target, reply) => self.ping(target, reply),
-            Command::Send(peer, data, reply) => {
-                if data.len() > self.config.max_message_bytes {
-                    let limit = self.config.max_message_bytes;
-                    return answer(
-                        reply,
-                        Err(Error::MessageTooLarge {
-                            size: data.len(),
-                            limit,
-                        }),
-                    );
-                }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .messages
-                    .send_request(&peer, data);
-                self.pending.send.insert(id, (reply, Instant::now()));
-            }
+            Command::Send(peer, data, reply) => self.send(peer, data, reply),
+            Command::Reserve(relay, reply) => self.reserve(relay, reply),
+            Command::Discover(namespace, reply) => self.discover(namespace, reply),
+            Command::Discovered(reply) => answer(reply, Ok(self.discovered_peers())),
+            Command::JoinRoom(topic, reply) => self.join_room(topic, reply),
+            Command::LeaveRoom(topic, reply) => self.leave_room(topic, reply),
+            Command::Publish(topic, data, reply) => self.publish_in_room(topic, data, reply),
+            Command::Rooms(reply) => answer(reply, Ok(self.rooms())),
             Command::Peers(reply) => answer(reply, Ok(self.peer_summaries())),
             Command::Addresses(reply) => answer(reply, Ok(self.addresses())),
             Command::Stats(reply) => {
@@ -101,6 +91,43 @@ impl EventLoop {
             }
             Command::Shutdown(reply) => answer(reply, Ok(())),
         }
+    }
+
+    /// A direct message. A peer we are not connected to is dialed at the addresses it
+    /// registered at a rendezvous server, through every relay we are connected to (where a
+    /// page keeps its reservation), and at whatever addresses the DHT knows.
+    fn send(&mut self, peer: PeerId, data: Vec<u8>, reply: super::SendReply) {
+        if data.len() > self.config.max_message_bytes {
+            let limit = self.config.max_message_bytes;
+            return answer(
+                reply,
+                Err(Error::MessageTooLarge {
+                    size: data.len(),
+                    limit,
+                }),
+            );
+        }
+        if peer == self.local_peer_id() {
+            return answer(
+                reply,
+                Err(Error::Remote("that is this node's own PeerId".into())),
+            );
+        }
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        if !self.peers.contains_key(&peer) {
+            if let Some(found) = self.reach.discovered.get(&peer) {
+                addrs.extend(found.addrs.iter().cloned());
+            }
+            addrs.extend(self.circuit_addrs_of(peer));
+            addrs.retain(|a| self.config.address_filter.allows(a));
+        }
+        self.reach.in_use.insert(peer);
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .messages
+            .send_request_with_addresses(&peer, data, addrs);
+        self.pending.send.insert(id, (reply, Instant::now()));
     }
 
     fn listen(&mut self, addr: Multiaddr, reply: Reply<Multiaddr>) {
@@ -206,7 +233,8 @@ impl EventLoop {
             .peers
             .iter()
             .map(|(peer, state)| {
-                let addrs: Vec<Multiaddr> = state.connections.values().cloned().collect();
+                let addrs: Vec<Multiaddr> =
+                    state.connections.values().map(|c| c.addr.clone()).collect();
                 PeerSummary {
                     peer_id: *peer,
                     transport: addrs

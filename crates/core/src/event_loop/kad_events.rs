@@ -136,7 +136,7 @@ impl EventLoop {
                 let connected = self.peers.get(&target).into_iter();
                 let more = answered
                     .flat_map(|p| p.addrs)
-                    .chain(connected.flat_map(|s| s.connections.values().cloned()));
+                    .chain(connected.flat_map(|s| s.connections.values().map(|c| c.addr.clone())));
                 for a in more {
                     if !addrs.contains(&a) {
                         addrs.push(a);

@@ -1,12 +1,12 @@
 //! Reacting to swarm events: connections, listeners, identify, ping and direct messages.
 
 use libp2p::{
-    identify, ping, request_response,
+    identify, ping, relay, rendezvous, request_response,
     swarm::{DialError, SwarmEvent},
 };
 use web_time::Instant;
 
-use super::{EventLoop, answer};
+use super::{ConnectionInfo, EventLoop, answer, unix_ms};
 use crate::{addr, behaviour::BehaviourEvent, error::Error, event::Event};
 
 impl EventLoop {
@@ -20,7 +20,18 @@ impl EventLoop {
                 tracing::debug!(?event, "relay server");
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
-                tracing::debug!(?event, "relay client");
+                self.on_relay_client(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(event)) => {
+                self.on_rendezvous_client(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RendezvousServer(event)) => {
+                self.on_rendezvous_server_event(event);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!(%address, "external address confirmed");
+                self.on_external_addr();
             }
             SwarmEvent::NewListenAddr {
                 listener_id,
@@ -34,6 +45,7 @@ impl EventLoop {
                 if let Some(reply) = self.pending.listen.remove(&listener_id) {
                     answer(reply, Ok(full.clone()));
                 }
+                self.on_circuit_listening(listener_id, &full);
                 self.publish(Event::Listening {
                     addr: full.to_string(),
                 });
@@ -49,8 +61,13 @@ impl EventLoop {
                 reason,
                 ..
             } => {
+                let reason = reason
+                    .err()
+                    .map_or("the connection to the relay closed".to_owned(), |e| {
+                        error_chain(&e)
+                    });
+                self.on_circuit_listener_closed(listener_id, reason.clone());
                 if let Some(reply) = self.pending.listen.remove(&listener_id) {
-                    let reason = reason.err().map_or("closed".to_owned(), |e| e.to_string());
                     answer(
                         reply,
                         Err(Error::Listen {
@@ -86,7 +103,12 @@ impl EventLoop {
                 }
                 let state = self.peers.entry(peer_id).or_default();
                 let first = state.connections.is_empty();
-                state.connections.insert(connection_id, remote.clone());
+                let info = ConnectionInfo {
+                    addr: remote.clone(),
+                    since: Instant::now(),
+                    dialer: endpoint.is_dialer(),
+                };
+                state.connections.insert(connection_id, info);
                 if first {
                     self.publish(Event::PeerConnected {
                         peer: peer_id.to_string(),
@@ -104,8 +126,14 @@ impl EventLoop {
                 tracing::debug!(%peer_id, ?cause, "connection closed");
                 self.fail_ping_dial(connection_id, "the connection closed");
                 if let Some(state) = self.peers.get_mut(&peer_id) {
-                    state.connections.remove(&connection_id);
-                    if state.connections.is_empty() {
+                    let closed = state.connections.remove(&connection_id);
+                    let still_connected = !state.connections.is_empty();
+                    if let Some(info) = closed.filter(|c| addr::is_relayed(&c.addr)) {
+                        let cause = cause.as_ref().map(|e| error_chain(e));
+                        self.on_circuit_closed(peer_id, &info, cause, still_connected);
+                    }
+                    if !still_connected {
+                        self.forget_rendezvous(peer_id);
                         self.peers.remove(&peer_id);
                         for reply in self.pending.ping.remove(&peer_id).unwrap_or_default() {
                             answer(reply, Err(Error::Remote("the connection closed".into())));
@@ -181,6 +209,10 @@ impl EventLoop {
         if let Some(state) = self.peers.get_mut(&peer_id) {
             state.agent_version = Some(info.agent_version.clone());
         }
+        let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
+        let relay = speaks(relay::HOP_PROTOCOL_NAME.as_ref());
+        let rendezvous = speaks(rendezvous::PROTOCOL_NAME.as_ref());
+        self.on_peer_serves(peer_id, relay, rendezvous);
         // Kademlia does not learn addresses from inbound connections: feed it the listen
         // addresses of every peer that serves the DHT (client-mode peers do not list it).
         let serves_dht = info
@@ -250,6 +282,7 @@ impl EventLoop {
                 ..
             } => {
                 tracing::debug!(%peer, bytes = request.len(), "direct message received");
+                self.reach.in_use.insert(peer);
                 // The acknowledgement carries nothing: delivery is the acknowledgement.
                 let _ = self
                     .swarm
@@ -259,6 +292,7 @@ impl EventLoop {
                 self.publish(Event::Message {
                     peer: peer.to_string(),
                     data: request,
+                    at_ms: unix_ms(),
                 });
             }
             E::Message {
@@ -295,6 +329,18 @@ impl EventLoop {
             }
             E::ResponseSent { .. } => {}
         }
+    }
+}
+
+impl EventLoop {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn on_rendezvous_server_event(&mut self, event: rendezvous::server::Event) {
+        self.on_rendezvous_server(event);
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn on_rendezvous_server_event(&mut self, event: std::convert::Infallible) {
+        match event {}
     }
 }
 
