@@ -246,7 +246,7 @@ async fn direct_messages_are_acknowledged() {
     let received = within("receive", async {
         use futures::StreamExt;
         while let Some(event) = inbox.next().await {
-            if let webkad_core::Event::Message { peer, data } = event {
+            if let webkad_core::Event::Message { peer, data, .. } = event {
                 return (peer, data);
             }
         }

@@ -64,6 +64,27 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Send a direct message to a peer (a page is reached through the bootstrap node's
+    /// relay) and print the round trip of its acknowledgement.
+    Send {
+        /// The peer id.
+        peer_id: libp2p::PeerId,
+        /// The message (its UTF-8 bytes are sent).
+        text: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Post TEXT in the room TOPIC (gossipsub), then exit.
+    Pub {
+        /// The room.
+        topic: String,
+        /// The message.
+        text: String,
+        /// How to join the network.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Ping a peer (by multiaddr, or by peer id through the DHT) and print the round trip.
     Ping {
         /// A multiaddr (ideally ending in /p2p/<id>) or a peer id.
@@ -165,4 +186,16 @@ pub struct ServeArgs {
     /// Relay: bytes one circuit may carry.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub relay_circuit_bytes: u64,
+    /// Rendezvous server: the shortest registration TTL accepted, in seconds (pages
+    /// register for 2 minutes and refresh, so a closed page is soon forgotten).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub rendezvous_min_ttl: u64,
+    /// Rendezvous server: registrations held at once over all peers.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub rendezvous_max_registrations: usize,
+    /// Register this node under NAMESPACE at the rendezvous servers it connects to (those
+    /// of --bootstrap nodes) and discover the peers there, e.g. webkad-browsers to be
+    /// listed among the pages.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub register: Option<String>,
 }

@@ -23,6 +23,18 @@ pub enum ConsoleCommand {
     Ping(PingTarget),
     /// `FIND_PEER peer-id`.
     FindPeer(PeerId),
+    /// `SEND peer text…`: a direct message; the text is the rest of the line.
+    Send(PeerId, String),
+    /// `SUB topic`.
+    Sub(String),
+    /// `UNSUB topic`.
+    Unsub(String),
+    /// `PUB topic text…`: the text is the rest of the line.
+    Pub(String, String),
+    /// `ROOMS`.
+    Rooms,
+    /// `DISCOVER [namespace]`.
+    Discover(Option<String>),
     /// `PEERS`.
     Peers,
     /// `ADDRS`.
@@ -40,6 +52,13 @@ Commands:
   GET_PROVIDERS key    find the providers of key
   PING peer-or-addr    measure a round trip (peer id or multiaddr)
   FIND_PEER peer-id    find a peer's addresses through the DHT
+  SEND peer-id text    send a direct message (to a page: through the relay)
+  SUB topic            join a room; its messages are printed as they arrive
+  PUB topic text       post in a room
+  UNSUB topic          leave a room
+  ROOMS                list joined rooms and their peers
+  DISCOVER [namespace] list the peers registered at the rendezvous server
+                       (default namespace: webkad-browsers, where pages register)
   PEERS                list connected peers
   ADDRS                list this node's addresses
   HELP                 this list";
@@ -80,6 +99,28 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
                     .map_err(|_| format!("{arg:?} is not a peer id"))?,
             )
         }
+        "SEND" => match rest.split_once(char::is_whitespace) {
+            Some((peer, text)) if !text.trim().is_empty() => ConsoleCommand::Send(
+                peer.parse()
+                    .map_err(|_| format!("{peer:?} is not a peer id"))?,
+                text.trim().to_owned(),
+            ),
+            _ => return Err("SEND needs a peer id and a text".to_owned()),
+        },
+        "SUB" => ConsoleCommand::Sub(one("a topic")?),
+        "UNSUB" => ConsoleCommand::Unsub(one("a topic")?),
+        "PUB" => match rest.split_once(char::is_whitespace) {
+            Some((topic, text)) if !text.trim().is_empty() => {
+                ConsoleCommand::Pub(topic.to_owned(), text.trim().to_owned())
+            }
+            _ => return Err("PUB needs a topic and a text".to_owned()),
+        },
+        "ROOMS" => ConsoleCommand::Rooms,
+        "DISCOVER" => match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [] => ConsoleCommand::Discover(None),
+            [namespace] => ConsoleCommand::Discover(Some((*namespace).to_owned())),
+            _ => return Err("DISCOVER takes at most a namespace".to_owned()),
+        },
         "PEERS" => ConsoleCommand::Peers,
         "ADDRS" => ConsoleCommand::Addrs,
         "HELP" | "?" => ConsoleCommand::Help,
@@ -154,6 +195,68 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
             Err(webkad_core::Error::NotFound) => format!("Peer {peer} not found"),
             Err(e) => format!("FIND_PEER failed: {e}"),
         },
+        ConsoleCommand::Send(peer, text) => match client.send(peer, text.into_bytes()).await {
+            Ok((_, rtt)) => format!("Delivered to {peer} in {}", show_rtt(rtt)),
+            Err(e) => format!("SEND failed: {e}"),
+        },
+        ConsoleCommand::Sub(topic) => match client.join_room(topic.clone()).await {
+            Ok(true) => format!("Joined room {}", quote(&topic)),
+            Ok(false) => format!("Already in room {}", quote(&topic)),
+            Err(e) => format!("SUB failed: {e}"),
+        },
+        ConsoleCommand::Unsub(topic) => match client.leave_room(topic.clone()).await {
+            Ok(true) => format!("Left room {}", quote(&topic)),
+            Ok(false) => format!("Not in room {}", quote(&topic)),
+            Err(e) => format!("UNSUB failed: {e}"),
+        },
+        ConsoleCommand::Pub(topic, text) => {
+            match client.publish(topic.clone(), text.into_bytes()).await {
+                Ok(_) => format!("Posted in {}", quote(&topic)),
+                Err(e) => format!("PUB failed: {e}"),
+            }
+        }
+        ConsoleCommand::Rooms => match client.rooms().await {
+            Ok(rooms) if rooms.is_empty() => "Not in any room".to_owned(),
+            Ok(rooms) => rooms
+                .iter()
+                .map(|r| {
+                    let peers: Vec<String> = r.peers.iter().map(ToString::to_string).collect();
+                    format!(
+                        "Room {}: {} peers {}",
+                        quote(&r.topic),
+                        peers.len(),
+                        peers.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(e) => format!("ROOMS failed: {e}"),
+        },
+        ConsoleCommand::Discover(namespace) => {
+            let shown = namespace
+                .clone()
+                .unwrap_or_else(|| webkad_core::config::BROWSER_NAMESPACE.to_owned());
+            let asked = namespace.or_else(|| Some(shown.clone()));
+            match client.discover(asked).await {
+                Ok(peers) if peers.is_empty() => {
+                    format!("No peers registered under {}", quote(&shown))
+                }
+                Ok(peers) => peers
+                    .iter()
+                    .map(|p| {
+                        let reach = match (&p.transport, p.rtt_ms) {
+                            (Some(t), Some(ms)) => format!("connected via {t}, {ms:.2} ms"),
+                            (Some(t), None) => format!("connected via {t}"),
+                            (None, _) => "not connected".to_owned(),
+                        };
+                        let addr = p.addrs.first().map_or(String::new(), ToString::to_string);
+                        format!("Found {} at {addr} ({reach})", p.peer_id)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Err(e) => format!("DISCOVER failed: {e}"),
+            }
+        }
         ConsoleCommand::Peers => match client.peers().await {
             Ok(peers) if peers.is_empty() => "No connected peers".to_owned(),
             Ok(peers) => peers
@@ -181,6 +284,28 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
             Err(e) => format!("ADDRS failed: {e}"),
         },
         ConsoleCommand::Help => HELP.to_owned(),
+    }
+}
+
+/// Prints direct messages and posts in joined rooms as they arrive:
+/// `Message from <peer>: <text>` and `[<room>] <peer>: <text>`.
+pub async fn print_messages(client: Client) {
+    use futures::StreamExt;
+    let Ok(mut events) = client.subscribe().await else {
+        return;
+    };
+    while let Some(event) = events.next().await {
+        match event {
+            webkad_core::Event::Message { peer, data, .. } => {
+                println!("Message from {peer}: {}", String::from_utf8_lossy(&data));
+            }
+            webkad_core::Event::RoomMessage {
+                topic, from, data, ..
+            } => {
+                println!("[{topic}] {from}: {}", String::from_utf8_lossy(&data));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -224,6 +349,22 @@ mod tests {
         assert_eq!(parse("get k"), Ok(Some(ConsoleCommand::Get("k".into()))));
         assert_eq!(parse("  "), Ok(None));
         assert_eq!(parse("PEERS"), Ok(Some(ConsoleCommand::Peers)));
+        assert_eq!(
+            parse("pub lobby hi all"),
+            Ok(Some(ConsoleCommand::Pub("lobby".into(), "hi all".into())))
+        );
+        assert_eq!(
+            parse("SUB lobby"),
+            Ok(Some(ConsoleCommand::Sub("lobby".into())))
+        );
+        assert_eq!(parse("DISCOVER"), Ok(Some(ConsoleCommand::Discover(None))));
+        let peer: PeerId = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+            .parse()
+            .expect("peer id");
+        assert_eq!(
+            parse(&format!("SEND {peer} hello there")),
+            Ok(Some(ConsoleCommand::Send(peer, "hello there".into())))
+        );
     }
 
     #[test]
@@ -235,6 +376,16 @@ mod tests {
         assert!(unknown.contains("unknown command \"FROB\""), "{unknown}");
         let bad = parse("PING /ip4/999.0.0.1/tcp/1").expect_err("bad addr");
         assert!(bad.contains("not a valid multiaddr"), "{bad}");
+        assert_eq!(parse("SEND"), Err("SEND needs a peer id and a text".into()));
+        assert!(
+            parse("SEND nope hi")
+                .expect_err("bad id")
+                .contains("not a peer id")
+        );
+        assert_eq!(
+            parse("PUB lobby"),
+            Err("PUB needs a topic and a text".into())
+        );
         assert!(
             parse("FIND_PEER nope")
                 .expect_err("bad id")

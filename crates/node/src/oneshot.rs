@@ -84,6 +84,8 @@ enum Action {
     Providers(String),
     FindPeer(PeerId),
     Ping(PingTarget),
+    Send(PeerId, String),
+    Pub(String, String),
 }
 
 fn split(command: Command) -> Result<(ClientArgs, Action), String> {
@@ -94,6 +96,16 @@ fn split(command: Command) -> Result<(ClientArgs, Action), String> {
         Command::Providers { key, client } => (client, Action::Providers(key)),
         Command::FindPeer { peer_id, client } => (client, Action::FindPeer(peer_id)),
         Command::Ping { target, client } => (client, Action::Ping(parse_ping_target(&target)?)),
+        Command::Send {
+            peer_id,
+            text,
+            client,
+        } => (client, Action::Send(peer_id, text)),
+        Command::Pub {
+            topic,
+            text,
+            client,
+        } => (client, Action::Pub(topic, text)),
         Command::Serve(_) => unreachable!("serve is not a one-shot command"),
     };
     let needs_bootstrap = !matches!(action, Action::Ping(PingTarget::Addr(_)));
@@ -218,6 +230,53 @@ async fn perform(client: &Client, action: Action) -> Outcome {
             Err(e) => Outcome::fail(e.to_string()),
         },
         Action::Ping(target) => ping(client, target).await,
+        Action::Send(peer, text) => match client.send(peer, text.clone().into_bytes()).await {
+            Ok((_, rtt)) => Outcome::ok(
+                format!("delivered to {peer} in {}", show_rtt(rtt)),
+                json!({ "peer_id": peer.to_string(), "delivered": true, "rtt_ms": millis(rtt) }),
+            ),
+            Err(e) => Outcome::fail(e.to_string()),
+        },
+        Action::Pub(topic, text) => publish(client, topic, text).await,
+    }
+}
+
+/// How long `webkad pub` waits for another peer in the room.
+const ROOM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long `webkad pub` stays connected after posting, so the post leaves before the
+/// connection closes (gossipsub has no acknowledgement to wait for).
+const PUB_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Joins the room, waits until another peer (at least the bootstrap node, which relays
+/// every room) is known in it, posts, and lets the post leave.
+async fn publish(client: &Client, topic: String, text: String) -> Outcome {
+    let joined = async {
+        client.join_room(topic.clone()).await?;
+        loop {
+            let rooms = client.rooms().await?;
+            if rooms
+                .iter()
+                .any(|r| r.topic == topic && !r.peers.is_empty())
+            {
+                return Ok::<(), webkad_core::Error>(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    match tokio::time::timeout(ROOM_WAIT, joined).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Outcome::fail(e.to_string()),
+        Err(_) => return Outcome::fail(webkad_core::Error::EmptyRoom(topic).to_string()),
+    }
+    match client.publish(topic.clone(), text.into_bytes()).await {
+        Ok(id) => {
+            tokio::time::sleep(PUB_LINGER).await;
+            Outcome::ok(
+                format!("posted in {topic:?}"),
+                json!({ "topic": topic, "id": id }),
+            )
+        }
+        Err(e) => Outcome::fail(e.to_string()),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use webkad_core::{Config, KadMode, RelayLimits};
+use webkad_core::{Config, KadMode, RelayLimits, RendezvousConfig, RendezvousServerLimits};
 
 use crate::{
     cli::{KadModeArg, ServeArgs},
@@ -31,6 +31,16 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             KadModeArg::Client => KadMode::Client,
         },
         relay_server: Some(relay),
+        rendezvous_server: Some(RendezvousServerLimits {
+            min_ttl: Duration::from_secs(args.rendezvous_min_ttl),
+            max_registrations: args.rendezvous_max_registrations,
+            ..RendezvousServerLimits::default()
+        }),
+        rendezvous: args
+            .register
+            .as_deref()
+            .map(RendezvousConfig::in_namespace)
+            .unwrap_or_default(),
         ..Config::bootstrap()
     };
     NodeOptions {
@@ -76,6 +86,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     }
     if !args.no_console {
         println!("Console ready: type HELP for commands");
+        tokio::spawn(console::print_messages(running.client.clone()));
         tokio::spawn(console::run_stdin(running.client.clone()));
     }
     signal::shutdown_requested().await;
