@@ -98,6 +98,7 @@ const state = {
   relayAddr: null, // this page's /p2p-circuit address while it holds a reservation
   renewals: 0,
   reserving: false,
+  listening: new Set(), // addresses the node said it listens on
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -315,6 +316,7 @@ function adopt(node) {
   window.webkadNode = node;
   ui.peerId.textContent = node.peerId;
   ui.copy.disabled = false;
+  state.listening.clear();
   node.onEvent(onEvent);
   if (typeof node.onMessage === "function") node.onMessage(onMessage);
   state.roomLive = false;
@@ -420,8 +422,14 @@ function onEvent(ev) {
       log(`dial failed${ev.peer ? ` to ${who(ev.peer)}` : ""}: ${ev.error}`, "err");
       break;
     case "listening":
+      // Every relay reservation renewal announces the same circuit addresses again.
+      if (state.listening.has(ev.addr)) break;
+      state.listening.add(ev.addr);
+      log(`listening ${ev.addr}`, "dim");
+      break;
     case "listener_closed":
-      log(`${ev.type.replace("_", " ")} ${ev.addr}`, "dim");
+      state.listening.delete(ev.addr);
+      log(`listener closed ${ev.addr}`, "dim");
       break;
     default:
       log(`${ev.type}`, "dim");
