@@ -836,7 +836,8 @@ function renderRoom() {
     setText(ui.roomStatus, `joined room ${quote(state.room)}`);
     const n = state.roomPeers.size;
     const boot = state.bootstrapPeer && state.roomPeers.has(state.bootstrapPeer);
-    setText(ui.roomPeers, `(${n} other peer${n === 1 ? "" : "s"}${boot ? ", incl. the bootstrap" : ""})`);
+    // Empty while nobody else is known in the room (the bootstrap joins it soon after).
+    setText(ui.roomPeers, n ? `(${n} other peer${n === 1 ? "" : "s"}${boot ? ", incl. the bootstrap" : ""})` : "");
     ui.roomPeers.title = [...state.roomPeers].join("\n");
   } else {
     setText(ui.roomStatus, `joining room ${quote(state.room)}…`);
