@@ -195,13 +195,29 @@ impl ServeProcess {
 
     /// Types a console line and returns the first line of the answer.
     pub async fn console(&mut self, line: &str) -> String {
+        self.type_line(line).await;
+        self.next_line().await
+    }
+
+    /// Types a console line without reading the answer.
+    pub async fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("console stdin open");
         stdin
             .write_all(format!("{line}\n").as_bytes())
             .await
             .expect("write console");
         stdin.flush().await.expect("flush console");
-        self.next_line().await
+    }
+
+    /// Reads output lines until one satisfies `accept` (messages arrive between answers);
+    /// answers that line.
+    pub async fn wait_line(&mut self, accept: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self.next_line().await;
+            if accept(&line) {
+                return line;
+            }
+        }
     }
 
     /// Types a console line and returns the `n` lines of the answer.

@@ -166,6 +166,28 @@ impl Browser {
         }
     }
 
+    /// Waits until the attribute `name` of `id` satisfies `accept`; answers its value.
+    pub async fn wait_attr(
+        &self,
+        id: &str,
+        name: &str,
+        what: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        let started = Instant::now();
+        loop {
+            let value = self.attr(id, name).await.unwrap_or_default();
+            if accept(&value) {
+                return value;
+            }
+            if started.elapsed() > PAGE_WAIT {
+                let log = self.text("log").await;
+                panic!("{what}: `{id}` {name}={value:?} after {PAGE_WAIT:?}; page log:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the status says `joined`.
     pub async fn wait_joined(&self) -> String {
         self.wait_text("status", "joining", |s| s.contains("joined"))

@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use webkad_core::{
-    Config, KadMode, RendezvousConfig, addr::AddressFilter, config::BROWSER_NAMESPACE,
+    Config, KadMode, RendezvousConfig,
+    addr::AddressFilter,
+    config::{BROWSER_AGENT, BROWSER_NAMESPACE},
 };
 
 use crate::identity::DEFAULT_STORAGE_KEY;
@@ -75,7 +77,7 @@ impl NodeOptions {
             relay_server: None,
             rendezvous_server: None,
             rendezvous: RendezvousConfig::in_namespace(BROWSER_NAMESPACE),
-            agent_version: concat!("webkad-browser/", env!("CARGO_PKG_VERSION")).to_owned(),
+            agent_version: format!("{BROWSER_AGENT}{}", env!("CARGO_PKG_VERSION")),
             ..Config::default()
         };
         if let Some(protocol) = &self.kad_protocol {

@@ -95,6 +95,23 @@ pub fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     None
 }
 
+/// The address a connection reached `peer` at. For a circuit this node accepted, libp2p
+/// reports only `/p2p/<peer>`; the listen address (`…/p2p/<relay>/p2p-circuit`) tells which
+/// relay carries it, so the answer is `…/p2p/<relay>/p2p-circuit/p2p/<peer>`.
+pub fn remote_addr(endpoint: &libp2p::core::ConnectedPoint, peer: PeerId) -> Multiaddr {
+    match endpoint {
+        libp2p::core::ConnectedPoint::Listener { local_addr, .. } if is_relayed(local_addr) => {
+            let mut through: Multiaddr = local_addr
+                .iter()
+                .take_while(|p| !matches!(p, Protocol::P2pCircuit))
+                .collect();
+            through.push(Protocol::P2pCircuit);
+            through.with(Protocol::P2p(peer))
+        }
+        other => other.get_remote_address().clone(),
+    }
+}
+
 /// Whether `addr` is bound to an unspecified IP (`0.0.0.0` or `::`), and so not dialable.
 pub fn is_unspecified(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| match p {

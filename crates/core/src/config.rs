@@ -19,6 +19,9 @@ pub const MESSAGE_PROTOCOL: &str = "/webkad/msg/1.0.0";
 /// The rendezvous namespace every page registers under, so pages find each other.
 pub const BROWSER_NAMESPACE: &str = "webkad-browsers";
 
+/// How a page's agent version starts (`webkad-browser/<version>`).
+pub const BROWSER_AGENT: &str = "webkad-browser/";
+
 /// The identify `protocolVersion` webkad nodes announce.
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/webkad/1.0.0";
 

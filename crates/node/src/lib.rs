@@ -4,11 +4,12 @@
 //! - [`cli`]: the clap command line.
 //! - [`node`]: start and stop a node ([`node::start`] is what tests use).
 //! - [`swarm`]: the native transports (TCP, QUIC, WebSocket, WebRTC-direct).
+//! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
 //! - [`http`]: `/api/bootstrap` and `/healthz`.
 //! - [`serve`]: `webkad serve`.
 //! - [`console`]: the stdin command console.
-//! - [`oneshot`]: `webkad put|get|provide|providers|find-peer|ping`.
+//! - [`oneshot`]: `webkad put|get|provide|providers|find-peer|send|pub|ping`.
 //! - [`output`], [`signal`]: presentation and process signals.
 
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod output;
 pub mod serve;
 pub mod signal;
 pub mod swarm;
+pub mod webrtc_gate;

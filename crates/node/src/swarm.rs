@@ -8,6 +8,8 @@ use libp2p::{
 use libp2p_webrtc::tokio::Certificate;
 use webkad_core::{Behaviour, Config, Store};
 
+use crate::webrtc_gate::GatedOutbound;
+
 use futures::TryFutureExt;
 
 /// Why the swarm could not be built.
@@ -36,8 +38,16 @@ pub async fn build(
         .map_err(err)?
         .with_quic()
         .with_other_transport(|key| {
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
-                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate).map(
+                |(peer, conn), endpoint| {
+                    let muxer = if endpoint.is_listener() {
+                        StreamMuxerBox::new(GatedOutbound::new(conn))
+                    } else {
+                        StreamMuxerBox::new(conn)
+                    };
+                    (peer, muxer)
+                },
+            )
         })
         .map_err(err)?
         .with_dns()

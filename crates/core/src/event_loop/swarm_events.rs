@@ -96,7 +96,7 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                let remote = endpoint.get_remote_address().clone();
+                let remote = addr::remote_addr(&endpoint, peer_id);
                 tracing::debug!(%peer_id, %remote, "connection established");
                 if let Some(reply) = self.pending.dial.remove(&connection_id) {
                     answer(reply, Ok(peer_id));
@@ -202,10 +202,24 @@ impl EventLoop {
     }
 
     fn on_identify(&mut self, event: identify::Event) {
-        let identify::Event::Received { peer_id, info, .. } = event else {
+        let identify::Event::Received {
+            peer_id,
+            info,
+            connection_id,
+        } = event
+        else {
             return;
         };
         tracing::debug!(%peer_id, protocols = ?info.protocols, listen = ?info.listen_addrs, "identified");
+        if self.is_page_reconnect(peer_id, connection_id, &info.agent_version) {
+            // A reloaded page (same identity) while its old connection lingers (a closed
+            // tab's WebRTC connection takes a while to time out). Protocols that talk over
+            // one connection per peer (gossipsub announces its rooms only on the first)
+            // would keep using the dead one: drop both, the page reconnects at once.
+            tracing::info!(%peer_id, "page reconnected over a new connection: resetting it");
+            let _ = self.swarm.disconnect_peer_id(peer_id);
+            return;
+        }
         if let Some(state) = self.peers.get_mut(&peer_id) {
             state.agent_version = Some(info.agent_version.clone());
         }
@@ -333,6 +347,27 @@ impl EventLoop {
 }
 
 impl EventLoop {
+    /// Whether `connection` is a page's second direct connection to this node.
+    fn is_page_reconnect(
+        &self,
+        peer: libp2p::PeerId,
+        connection: libp2p::swarm::ConnectionId,
+        agent: &str,
+    ) -> bool {
+        if !agent.starts_with(crate::config::BROWSER_AGENT) {
+            return false;
+        }
+        let Some(state) = self.peers.get(&peer) else {
+            return false;
+        };
+        let direct = |c: &ConnectionInfo| !c.dialer && !addr::is_relayed(&c.addr);
+        state.connections.get(&connection).is_some_and(direct)
+            && state
+                .connections
+                .iter()
+                .any(|(id, c)| *id != connection && direct(c))
+    }
+
     #[cfg(not(target_arch = "wasm32"))]
     fn on_rendezvous_server_event(&mut self, event: rendezvous::server::Event) {
         self.on_rendezvous_server(event);
