@@ -120,7 +120,7 @@ impl Default for RendezvousConfig {
         Self {
             register: None,
             discover: None,
-            ttl: Duration::from_secs(2 * 60),
+            ttl: Duration::from_secs(60),
             discover_interval: Duration::from_secs(5),
         }
     }

@@ -187,7 +187,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub relay_circuit_bytes: u64,
     /// Rendezvous server: the shortest registration TTL accepted, in seconds (pages
-    /// register for 2 minutes and refresh, so a closed page is soon forgotten).
+    /// register for 60 s and refresh, so a closed page is soon forgotten).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub rendezvous_min_ttl: u64,
     /// Rendezvous server: registrations held at once over all peers.
