@@ -152,18 +152,9 @@ impl Browser {
     /// Waits until the text of `id` satisfies `accept`; answers that text. Fails the test
     /// after [`PAGE_WAIT`], showing the text and the page log.
     pub async fn wait_text(&self, id: &str, what: &str, accept: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let text = self.text(id).await;
-            if accept(&text) {
-                return text;
-            }
-            if started.elapsed() > PAGE_WAIT {
-                let log = self.text("log").await;
-                panic!("{what}: `{id}` still says {text:?} after {PAGE_WAIT:?}; page log:\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let shown = format!("`{id}`");
+        self.wait_for(what, &shown, async || self.text(id).await, accept)
+            .await
     }
 
     /// Waits until the attribute `name` of `id` satisfies `accept`; answers its value.
@@ -174,15 +165,30 @@ impl Browser {
         what: &str,
         accept: impl Fn(&str) -> bool,
     ) -> String {
+        let shown = format!("`{id}` {name}");
+        let read = async || self.attr(id, name).await.unwrap_or_default();
+        self.wait_for(what, &shown, read, accept).await
+    }
+
+    /// Polls `read` until `accept` takes its value, for at most [`PAGE_WAIT`].
+    async fn wait_for(
+        &self,
+        what: &str,
+        shown: &str,
+        read: impl AsyncFn() -> String,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
         let started = Instant::now();
         loop {
-            let value = self.attr(id, name).await.unwrap_or_default();
+            let value = read().await;
             if accept(&value) {
                 return value;
             }
             if started.elapsed() > PAGE_WAIT {
                 let log = self.text("log").await;
-                panic!("{what}: `{id}` {name}={value:?} after {PAGE_WAIT:?}; page log:\n{log}");
+                panic!(
+                    "{what}: {shown} still says {value:?} after {PAGE_WAIT:?}; page log:\n{log}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

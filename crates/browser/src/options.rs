@@ -77,6 +77,10 @@ impl NodeOptions {
             relay_server: None,
             rendezvous_server: None,
             rendezvous: RendezvousConfig::in_namespace(BROWSER_NAMESPACE),
+            // A browser learns of a closed WebRTC connection only when a stream on it fails:
+            // frequent, short pings notice a vanished or resetting node within seconds.
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(5),
             agent_version: format!("{BROWSER_AGENT}{}", env!("CARGO_PKG_VERSION")),
             ..Config::default()
         };

@@ -99,7 +99,11 @@ impl Behaviour {
                 .with_agent_version(config.agent_version.clone())
                 .with_push_listen_addr_updates(true),
         );
-        let ping = ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval));
+        let ping = ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(config.ping_interval)
+                .with_timeout(config.ping_timeout),
+        );
         let messages = request_response::Behaviour::with_codec(
             MessageCodec::new(config.max_message_bytes),
             [(

@@ -209,6 +209,9 @@ pub struct Config {
     pub idle_connection_timeout: Duration,
     /// How often connected peers are pinged. Default 15 s.
     pub ping_interval: Duration,
+    /// How long a ping may wait for its answer before the connection counts as dead (and
+    /// is closed). Default 20 s.
+    pub ping_timeout: Duration,
     /// Largest direct message (request or reply), in bytes. Default 64 KiB.
     pub max_message_bytes: usize,
     /// How long a direct message waits for its acknowledgement. Default 10 s.
@@ -252,6 +255,7 @@ impl Default for Config {
             bootstrap_interval: Duration::from_secs(5 * 60),
             idle_connection_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(20),
             max_message_bytes: 64 * 1024,
             message_timeout: Duration::from_secs(10),
             max_connections: 1024,
