@@ -1,7 +1,7 @@
 //! The part of `WebkadNode` that connects pages with each other: relay reservations,
 //! rendezvous discovery, direct messages and pub/sub rooms.
 
-use js_sys::{Array, Function};
+use js_sys::Function;
 use libp2p::{Multiaddr, PeerId};
 use wasm_bindgen::prelude::*;
 
@@ -123,20 +123,7 @@ impl WebkadNode {
     /// The rooms this page joined and the peers known in each.
     #[wasm_bindgen(unchecked_return_type = "Room[]")]
     pub async fn rooms(&self) -> Result<JsValue, JsValue> {
-        let rooms = self.client.rooms().await.map_err(js_error)?;
-        let list = Array::new();
-        for room in rooms {
-            let peers: Array = room
-                .peers
-                .iter()
-                .map(|p| JsValue::from(p.to_string()))
-                .collect();
-            list.push(&js_object(&[
-                ("topic", room.topic.into()),
-                ("peers", peers.into()),
-            ])?);
-        }
-        Ok(list.into())
+        to_js(&self.client.rooms().await.map_err(js_error)?)
     }
 }
 

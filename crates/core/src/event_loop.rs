@@ -74,6 +74,29 @@ struct PeerState {
     rendezvous: bool,
 }
 
+impl PeerState {
+    /// The transport of one of its connections (`relay` for a circuit).
+    fn transport(&self) -> Option<&'static str> {
+        self.connections
+            .values()
+            .next()
+            .map(|c| crate::addr::transport_name(&c.addr))
+    }
+
+    /// The last ping round trip, in milliseconds.
+    fn rtt_ms(&self) -> Option<f64> {
+        self.rtt.map(|(rtt, _)| rtt.as_secs_f64() * 1000.0)
+    }
+
+    /// The address of its first direct (not relayed) connection, ending in `/p2p/<peer>`.
+    fn direct_addr(&self, peer: PeerId) -> Option<Multiaddr> {
+        self.connections
+            .values()
+            .find(|c| !crate::addr::is_relayed(&c.addr))
+            .map(|c| crate::addr::with_peer_id(&c.addr, peer))
+    }
+}
+
 /// A peer found through rendezvous (or, on a rendezvous server, registered here).
 #[derive(Debug, Clone)]
 struct Discovered {

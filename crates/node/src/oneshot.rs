@@ -251,17 +251,23 @@ const PUB_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 /// every room) is known in it, posts, and lets the post leave.
 async fn publish(client: &Client, topic: String, text: String) -> Outcome {
     let joined = async {
+        use futures::StreamExt;
+        let mut events = client.subscribe().await?;
         client.join_room(topic.clone()).await?;
-        loop {
-            let rooms = client.rooms().await?;
-            if rooms
-                .iter()
-                .any(|r| r.topic == topic && !r.peers.is_empty())
-            {
-                return Ok::<(), webkad_core::Error>(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let rooms = client.rooms().await?;
+        if rooms
+            .iter()
+            .any(|r| r.topic == topic && !r.peers.is_empty())
+        {
+            return Ok::<(), webkad_core::Error>(());
         }
+        while let Some(event) = events.next().await {
+            if matches!(&event, webkad_core::Event::RoomPeerJoined { topic: t, .. } if *t == topic)
+            {
+                return Ok(());
+            }
+        }
+        Err(webkad_core::Error::Stopped)
     };
     match tokio::time::timeout(ROOM_WAIT, joined).await {
         Ok(Ok(())) => {}

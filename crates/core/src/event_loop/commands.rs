@@ -237,12 +237,9 @@ impl EventLoop {
                     state.connections.values().map(|c| c.addr.clone()).collect();
                 PeerSummary {
                     peer_id: *peer,
-                    transport: addrs
-                        .first()
-                        .map_or("other", addr::transport_name)
-                        .to_owned(),
+                    transport: state.transport().unwrap_or("other").to_owned(),
                     addrs,
-                    rtt_ms: state.rtt.map(|(rtt, _)| rtt.as_secs_f64() * 1000.0),
+                    rtt_ms: state.rtt_ms(),
                     agent_version: state.agent_version.clone(),
                     in_routing_table: in_table.contains(peer),
                 }

@@ -9,7 +9,7 @@ use libp2p::{
 };
 use web_time::Instant;
 
-use super::{Discovered, EventLoop, answer};
+use super::{Discovered, EventLoop, PeerState, answer};
 use crate::{
     client::{DiscoveredPeer, Reply},
     error::Error,
@@ -176,12 +176,8 @@ impl EventLoop {
                     peer_id: *peer,
                     addrs: found.addrs.clone(),
                     connected: state.is_some(),
-                    transport: state
-                        .and_then(|s| s.connections.values().next())
-                        .map(|c| crate::addr::transport_name(&c.addr).to_owned()),
-                    rtt_ms: state
-                        .and_then(|s| s.rtt)
-                        .map(|(rtt, _)| rtt.as_secs_f64() * 1000.0),
+                    transport: state.and_then(PeerState::transport).map(str::to_owned),
+                    rtt_ms: state.and_then(PeerState::rtt_ms),
                 }
             })
             .collect();

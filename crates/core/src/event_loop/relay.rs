@@ -56,33 +56,24 @@ impl EventLoop {
         }
     }
 
-    /// The address of a connected peer that serves as a relay, ending in its `/p2p/`.
+    /// The relays this node is directly connected to, each with its address (`/p2p/` too).
+    fn relays(&self) -> impl Iterator<Item = (PeerId, Multiaddr)> + '_ {
+        self.peers
+            .iter()
+            .filter(|(_, state)| state.relay)
+            .filter_map(|(relay, state)| Some((*relay, state.direct_addr(*relay)?)))
+    }
+
+    /// The address of a connected relay.
     fn any_relay(&self) -> Option<Multiaddr> {
-        self.peers.iter().find_map(|(peer, state)| {
-            let direct = state
-                .connections
-                .values()
-                .find(|c| !addr::is_relayed(&c.addr))?;
-            state.relay.then(|| addr::with_peer_id(&direct.addr, *peer))
-        })
+        self.relays().next().map(|(_, addr)| addr)
     }
 
     /// Circuit addresses through every connected relay at which `peer` may be reachable.
     pub(super) fn circuit_addrs_of(&self, peer: PeerId) -> Vec<Multiaddr> {
-        self.peers
-            .iter()
-            .filter(|(relay, state)| state.relay && **relay != peer)
-            .filter_map(|(relay, state)| {
-                let direct = state
-                    .connections
-                    .values()
-                    .find(|c| !addr::is_relayed(&c.addr))?;
-                Some(
-                    addr::with_peer_id(&direct.addr, *relay)
-                        .with(Protocol::P2pCircuit)
-                        .with(Protocol::P2p(peer)),
-                )
-            })
+        self.relays()
+            .filter(|(relay, _)| *relay != peer)
+            .map(|(_, addr)| addr.with(Protocol::P2pCircuit).with(Protocol::P2p(peer)))
             .collect()
     }
 
@@ -162,14 +153,14 @@ impl EventLoop {
     }
 
     /// A relayed connection closed: say why, and reopen it if a relay limit ended a
-    /// circuit we were using and we had opened it.
+    /// circuit we were using and we had opened it. Answers whether it is being reopened.
     pub(super) fn on_circuit_closed(
         &mut self,
         peer: PeerId,
         connection: &ConnectionInfo,
         cause: Option<String>,
         still_connected: bool,
-    ) {
+    ) -> bool {
         let relay = addr::relay_of(&connection.addr);
         let (duration, _bytes) = relay
             .and_then(|r| self.reach.circuit_limits.get(&r).copied())
@@ -199,7 +190,9 @@ impl EventLoop {
                 .build();
             if let Err(error) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, %error, "cannot reopen the circuit");
+                return false;
             }
         }
+        reopening
     }
 }

@@ -128,11 +128,17 @@ impl EventLoop {
                 if let Some(state) = self.peers.get_mut(&peer_id) {
                     let closed = state.connections.remove(&connection_id);
                     let still_connected = !state.connections.is_empty();
-                    if let Some(info) = closed.filter(|c| addr::is_relayed(&c.addr)) {
-                        let cause = cause.as_ref().map(|e| error_chain(e));
-                        self.on_circuit_closed(peer_id, &info, cause, still_connected);
-                    }
+                    let reopening =
+                        closed
+                            .filter(|c| addr::is_relayed(&c.addr))
+                            .is_some_and(|info| {
+                                let cause = cause.as_ref().map(|e| error_chain(e));
+                                self.on_circuit_closed(peer_id, &info, cause, still_connected)
+                            });
                     if !still_connected {
+                        if !reopening {
+                            self.reach.in_use.remove(&peer_id);
+                        }
                         self.forget_rendezvous(peer_id);
                         self.peers.remove(&peer_id);
                         for reply in self.pending.ping.remove(&peer_id).unwrap_or_default() {
