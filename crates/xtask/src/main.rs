@@ -10,6 +10,7 @@
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
 
 mod cmd;
+mod debian;
 mod interop;
 mod run;
 mod test;

@@ -34,6 +34,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
     }
     ensure_js_interop_deps()?;
     ensure_web_tools()?;
+    crate::debian::ensure("promtool", &[crate::debian::PROMTOOL])?;
     // `cargo test` builds only the binaries of the package under test, and the
     // tests in `tests/` run the `webkad` binary; the same selection
     // (`--workspace`) reuses every artifact the tests build.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::cmd::{cargo, program, reports_version, run_step, stdout_of, workspace_root};
+use crate::cmd::{cargo, program, reports_version, run_step, workspace_root};
 
 /// Pinned wasm-bindgen-cli; must match the `wasm-bindgen` crate in Cargo.lock.
 pub const WASM_BINDGEN_VERSION: &str = "0.2.108";
@@ -16,8 +16,6 @@ pub const WASM_BINDGEN_VERSION: &str = "0.2.108";
 pub const TRUNK_VERSION: &str = "0.21.14";
 /// Pinned binaryen npm package (provides `wasm-opt`).
 pub const BINARYEN_VERSION: &str = "132.0.0";
-/// Where chromium-driver puts chromedriver on Debian.
-pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Ensures every browser tool: the page tools and chromium.
 pub fn ensure_web_tools() -> Result<()> {
@@ -109,28 +107,7 @@ pub fn ensure_binaryen() -> Result<()> {
     )
 }
 
-/// Installs chromium and chromium-driver with apt-get unless
-/// [`CHROMEDRIVER`] exists. Uses `sudo` when not running as root.
+/// Installs chromium and chromium-driver with apt-get unless they are present.
 pub fn ensure_chromium() -> Result<()> {
-    if std::path::Path::new(CHROMEDRIVER).exists() {
-        eprintln!("==> chromedriver: present");
-        return Ok(());
-    }
-    let is_root = stdout_of(&mut program("id", &["-u"])).is_some_and(|uid| uid.trim() == "0");
-    let apt = |args: &[&str]| {
-        let mut command = if is_root {
-            program("apt-get", args)
-        } else {
-            let mut command = program("sudo", &["apt-get"]);
-            command.args(args);
-            command
-        };
-        command.env("DEBIAN_FRONTEND", "noninteractive");
-        command
-    };
-    run_step("update apt package lists", &mut apt(&["update"]))?;
-    run_step(
-        "install chromium",
-        &mut apt(&["install", "-y", "chromium", "chromium-driver"]),
-    )
+    crate::debian::ensure("chromium", &crate::debian::CHROMIUM)
 }
