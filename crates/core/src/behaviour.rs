@@ -8,6 +8,8 @@
 // The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
 #![allow(missing_docs)]
 
+pub mod nat;
+
 #[cfg(not(target_arch = "wasm32"))]
 use std::{num::NonZeroU32, time::Duration};
 
@@ -64,6 +66,8 @@ pub struct Behaviour {
     pub rendezvous_server: Toggle<RendezvousServer>,
     /// Pub/sub rooms.
     pub gossipsub: gossipsub::Behaviour,
+    /// mDNS, UPnP, AutoNAT and DCUtR (native only; nothing in the browser).
+    pub nat: nat::Nat,
 }
 
 /// Why the behaviour could not be built.
@@ -75,6 +79,9 @@ pub enum BehaviourError {
     /// The gossipsub configuration is inconsistent.
     #[error("invalid pub/sub configuration: {0}")]
     Rooms(String),
+    /// mDNS cannot start (no multicast socket).
+    #[error("cannot start mDNS: {0}")]
+    Mdns(String),
 }
 
 impl Behaviour {
@@ -91,7 +98,9 @@ impl Behaviour {
         let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config(kad_protocol, config));
         kad.set_mode(Some(match config.kad_mode {
             KadMode::Server => kad::Mode::Server,
-            KadMode::Client => kad::Mode::Client,
+            // Auto starts as a client; the event loop switches it once AutoNAT confirms an
+            // address (libp2p's own automatic mode would count relayed addresses too).
+            KadMode::Client | KadMode::Auto => kad::Mode::Client,
         }));
 
         let identify = identify::Behaviour::new(
@@ -135,6 +144,7 @@ impl Behaviour {
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             rendezvous_server: rendezvous_server(config).into(),
             gossipsub,
+            nat: nat::new(peer_id, &config.nat)?,
         })
     }
 }

@@ -157,6 +157,8 @@ pub enum Command {
     Addresses(Reply<Addresses>),
     /// Counts for monitoring.
     Stats(Reply<NodeStats>),
+    /// Reachability: NAT status, external addresses, UPnP, relays, connections.
+    Nat(Reply<crate::nat::NatStatus>),
     /// Subscribe to events: answers a receiver of the events from now on.
     Subscribe(Reply<mpsc::Receiver<Event>>),
     /// Close every connection and stop the event loop.
@@ -311,6 +313,12 @@ impl Client {
     /// Counts for monitoring.
     pub async fn stats(&self) -> Result<NodeStats, Error> {
         self.call(Command::Stats).await
+    }
+
+    /// What the node knows of its reachability: the AutoNAT verdict, confirmed external
+    /// addresses, UPnP mappings, relay reservations, and each connection, direct or relayed.
+    pub async fn nat(&self) -> Result<crate::nat::NatStatus, Error> {
+        self.call(Command::Nat).await
     }
 
     /// Events from now on. Slow subscribers miss events rather than stall the node.

@@ -47,6 +47,44 @@ pub enum KadMode {
     Server,
     /// Only query the DHT. Browsers, short-lived command-line clients, unreachable nodes.
     Client,
+    /// Follow reachability: client while no direct external address is confirmed, server
+    /// once AutoNAT (or a UPnP mapping, or `--announce`) confirms one. A relayed
+    /// (`/p2p-circuit`) address does not count: serving the DHT through a relay would put
+    /// every query on a limited circuit. Native nodes that join a network through others.
+    Auto,
+}
+
+/// The NAT ladder of a native node: finding LAN peers, learning and proving its own
+/// reachability, opening ports, and upgrading relayed connections. Every rung is off by
+/// default (browsers and one-shot commands use none of them); the browser build carries
+/// none of their code whatever this says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatConfig {
+    /// Find peers on the local network with multicast DNS and add them to Kademlia.
+    pub mdns: bool,
+    /// Map the listen ports on the gateway with UPnP IGD; the mappings are confirmed
+    /// external addresses while they last.
+    pub upnp: bool,
+    /// Ask AutoNAT (v2) servers to dial back the address candidates identify reports,
+    /// confirming those that answer as external addresses.
+    pub autonat_client: bool,
+    /// Answer other peers' AutoNAT (v2) dial-back requests.
+    pub autonat_server: bool,
+    /// Upgrade relayed connections to direct ones by hole punching (DCUtR).
+    pub dcutr: bool,
+}
+
+impl NatConfig {
+    /// What a long-running native node uses: AutoNAT both ways and hole punching; mDNS and
+    /// UPnP stay opt-in.
+    pub fn native_node() -> Self {
+        Self {
+            autonat_client: true,
+            autonat_server: true,
+            dcutr: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// Limits of the circuit relay v2 server (native nodes only).
@@ -181,8 +219,8 @@ impl Default for RoomsConfig {
 pub struct Config {
     /// Kademlia protocol name; see [`DEFAULT_KAD_PROTOCOL`].
     pub kad_protocol: String,
-    /// Kademlia server or client mode. Forced, never automatic: automatic mode stays in
-    /// client mode on loopback and private addresses, where bootstrap nodes often run.
+    /// Kademlia server, client, or [`KadMode::Auto`] (follows AutoNAT). Never libp2p's own
+    /// automatic mode, which would serve as soon as a relayed address is confirmed.
     pub kad_mode: KadMode,
     /// Largest record key or provider key, in bytes. Default [`DEFAULT_MAX_KEY_BYTES`].
     pub max_key_bytes: usize,
@@ -234,8 +272,11 @@ pub struct Config {
     pub address_filter: AddressFilter,
     /// Announce every concrete listen address as an external address, so that provider
     /// records and identify carry them. Right for servers listening on their public (or,
-    /// in tests, loopback) addresses; off when `--announce` names the addresses instead.
+    /// in tests, loopback) addresses; off when `--announce` names the addresses instead,
+    /// and in [`KadMode::Auto`], where AutoNAT decides which addresses are reachable.
     pub announce_listen_addrs: bool,
+    /// The NAT ladder (native nodes only).
+    pub nat: NatConfig,
 }
 
 impl Default for Config {
@@ -267,16 +308,19 @@ impl Default for Config {
             agent_version: concat!("webkad/", env!("CARGO_PKG_VERSION")).to_owned(),
             address_filter: AddressFilter::Any,
             announce_listen_addrs: false,
+            nat: NatConfig::default(),
         }
     }
 }
 
 impl Config {
     /// The configuration of a bootstrap node: Kademlia server, relay server, rendezvous
-    /// server, and a relay for every room its peers join.
+    /// server, AutoNAT server (and client) and hole punching, and a relay for every room its
+    /// peers join.
     pub fn bootstrap() -> Self {
         Self {
             kad_mode: KadMode::Server,
+            nat: NatConfig::native_node(),
             relay_server: Some(RelayLimits::default()),
             rendezvous_server: Some(RendezvousServerLimits::default()),
             rooms: RoomsConfig {

@@ -147,6 +147,22 @@ pub enum Event {
         /// The peer.
         peer: String,
     },
+    /// This node's reachability changed (AutoNAT verdict, UPnP mapping).
+    ReachabilityChanged {
+        /// `public`, `private` or `unknown`.
+        reachability: String,
+        /// The confirmed external addresses now.
+        external: Vec<String>,
+    },
+    /// A hole punch (DCUtR) over a relayed connection finished.
+    HolePunch {
+        /// The peer at the other end.
+        peer: String,
+        /// The direct connection's remote address, when it worked.
+        addr: Option<String>,
+        /// Why it failed, when it did (the relayed connection stays).
+        error: Option<String>,
+    },
     /// Dialing a peer or address failed.
     DialFailed {
         /// The peer, when known.

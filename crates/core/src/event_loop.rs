@@ -14,6 +14,7 @@
 mod commands;
 mod discovery;
 mod kad_events;
+mod nat;
 mod relay;
 mod rooms;
 mod swarm_events;
@@ -161,6 +162,7 @@ pub struct EventLoop {
     peers: HashMap<PeerId, PeerState>,
     pending: Pending,
     reach: Reach,
+    nat: nat::NatState,
 }
 
 impl EventLoop {
@@ -180,6 +182,7 @@ impl EventLoop {
             peers: HashMap::new(),
             pending: Pending::default(),
             reach: Reach::default(),
+            nat: nat::NatState::default(),
         };
         (event_loop, client)
     }

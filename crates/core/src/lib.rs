@@ -11,6 +11,7 @@
 //! - [`join`]: reaching bootstrap peers and joining the DHT.
 //! - [`store`]: the Kademlia record store, written through to disk on native nodes.
 //! - [`messaging`]: the direct-message wire protocol.
+//! - [`nat`]: what the node knows of its reachability (AutoNAT, UPnP, relays, DCUtR).
 //! - [`addr`]: multiaddr helpers (transport names, what a browser can dial).
 //! - [`error`]: the client API's errors.
 //!
@@ -26,12 +27,13 @@ pub mod event;
 pub mod event_loop;
 pub mod join;
 pub mod messaging;
+pub mod nat;
 pub mod store;
 
 pub use behaviour::Behaviour;
 pub use client::{Client, PingTarget};
 pub use config::{
-    Config, KadMode, RelayLimits, RendezvousConfig, RendezvousServerLimits, RoomsConfig,
+    Config, KadMode, NatConfig, RelayLimits, RendezvousConfig, RendezvousServerLimits, RoomsConfig,
 };
 pub use error::Error;
 pub use event::Event;

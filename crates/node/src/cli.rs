@@ -119,12 +119,28 @@ pub struct ClientArgs {
 }
 
 /// Kademlia mode on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum KadModeArg {
     /// Answer DHT queries and store records for others (bootstrap nodes).
     Server,
     /// Only query the DHT.
     Client,
+    /// Client until AutoNAT (or a UPnP mapping) confirms a direct external address, then
+    /// server; back to client when it expires.
+    Auto,
+}
+
+/// A relay address: it must name the relay (`…/p2p/<relay id>`).
+pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
+    let addr: Multiaddr = arg
+        .parse()
+        .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))?;
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
+        _ => Err(format!(
+            "{arg:?} must end in /p2p/<relay peer id>, e.g. /ip4/198.51.100.7/udp/4001/quic-v1/p2p/12D3Koo..."
+        )),
+    }
 }
 
 /// Flags of `webkad serve`.
@@ -162,9 +178,29 @@ pub struct ServeArgs {
     /// Kademlia protocol name; use /ipfs/kad/1.0.0 for IPFS-compatible networks.
     #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
     pub kad_protocol: String,
-    /// Kademlia mode. Bootstrap nodes serve.
-    #[arg(long, value_enum, default_value = "server")]
-    pub kad_mode: KadModeArg,
+    /// Kademlia mode. Default: server for a node that starts a network (no --bootstrap: the
+    /// bootstrap node keeps serving), auto for one that joins through --bootstrap (serves
+    /// once AutoNAT proves it reachable).
+    #[arg(long, value_enum)]
+    pub kad_mode: Option<KadModeArg>,
+    /// Find peers on the local network by multicast DNS and add them to the DHT (PUT and GET
+    /// work between LAN nodes with no --bootstrap). Off by default: a server's peers are not
+    /// on its LAN, and mDNS advertises the node's addresses to every host on each of its
+    /// network segments.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Ask the gateway to forward the listen ports (UPnP IGD); the mappings become external
+    /// addresses and are removed on shutdown. Off by default: it opens ports on a router,
+    /// which is the operator's choice, and a server has a public address of its own. Listen
+    /// on the LAN address (not 0.0.0.0) so that the right one is mapped.
+    #[arg(long)]
+    pub upnp: bool,
+    /// Reserve a slot on this circuit relay (repeatable; the address ends in /p2p/<relay
+    /// id>): behind a NAT, peers then reach this node at <relay>/p2p-circuit/p2p/<id>, and
+    /// such connections are upgraded to direct ones by hole punching (DCUtR) where both NATs
+    /// allow it.
+    #[arg(long = "relay", value_name = "MULTIADDR", value_parser = relay_addr)]
+    pub relay: Vec<Multiaddr>,
     /// Relay: reservations held at once over all peers.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub relay_max_reservations: usize,

@@ -39,6 +39,8 @@ pub enum ConsoleCommand {
     Peers,
     /// `ADDRS`.
     Addrs,
+    /// `NAT`: reachability, external addresses, UPnP, direct or relayed connections.
+    Nat,
     /// `HELP`.
     Help,
 }
@@ -61,6 +63,8 @@ Commands:
                        (default namespace: webkad-browsers, where pages register)
   PEERS                list connected peers
   ADDRS                list this node's addresses
+  NAT                  reachability (AutoNAT), external addresses, UPnP mappings,
+                       and each connection, direct or relayed
   HELP                 this list";
 
 /// Parses one console line. Blank lines are `Ok(None)`.
@@ -123,6 +127,7 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
         },
         "PEERS" => ConsoleCommand::Peers,
         "ADDRS" => ConsoleCommand::Addrs,
+        "NAT" => ConsoleCommand::Nat,
         "HELP" | "?" => ConsoleCommand::Help,
         _ => return Err(format!("unknown command {word:?}; type HELP for the list")),
     };
@@ -283,6 +288,10 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
             }
             Err(e) => format!("ADDRS failed: {e}"),
         },
+        ConsoleCommand::Nat => match client.nat().await {
+            Ok(nat) => crate::nat_report::render(&nat),
+            Err(e) => format!("NAT failed: {e}"),
+        },
         ConsoleCommand::Help => HELP.to_owned(),
     }
 }
@@ -358,6 +367,7 @@ mod tests {
             Ok(Some(ConsoleCommand::Sub("lobby".into())))
         );
         assert_eq!(parse("DISCOVER"), Ok(Some(ConsoleCommand::Discover(None))));
+        assert_eq!(parse("nat"), Ok(Some(ConsoleCommand::Nat)));
         let peer: PeerId = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
             .parse()
             .expect("peer id");

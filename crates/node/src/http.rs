@@ -1,5 +1,6 @@
 //! The HTTP side of the node: the built page at `/`, `/api/bootstrap` for pages and tools
-//! that need the node's addresses, and `/healthz` for supervisors.
+//! that need the node's addresses, `/api/nat` for its reachability, and `/healthz` for
+//! supervisors.
 
 use std::{
     net::SocketAddr,
@@ -72,6 +73,7 @@ fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/api/bootstrap", get(bootstrap))
         .route("/healthz", get(healthz))
+        .route("/api/nat", get(nat))
         .with_state(client);
     let app = match web_dir {
         Some(dir) => {
@@ -135,5 +137,13 @@ async fn healthz(State(client): State<Client>) -> impl IntoResponse {
     match client.stats().await {
         Ok(_) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopped\n"),
+    }
+}
+
+/// The node's reachability: AutoNAT verdict, external addresses, UPnP, relays, connections.
+async fn nat(State(client): State<Client>) -> impl IntoResponse {
+    match client.nat().await {
+        Ok(nat) => (StatusCode::OK, Json(nat)).into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
     }
 }

@@ -4,11 +4,12 @@
 //! - [`cli`]: the clap command line.
 //! - [`node`]: start and stop a node ([`node::start`] is what tests use).
 //! - [`swarm`]: the native transports (TCP, QUIC, WebSocket, WebRTC-direct).
+//! - [`upnp`]: removes UPnP port mappings on shutdown.
 //! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
 //! - [`http`]: `/api/bootstrap` and `/healthz`.
 //! - [`serve`]: `webkad serve`.
-//! - [`console`]: the stdin command console.
+//! - [`console`]: the stdin command console ([`nat_report`]: its `NAT` report).
 //! - [`oneshot`]: `webkad put|get|provide|providers|find-peer|send|pub|ping`.
 //! - [`output`], [`signal`]: presentation and process signals.
 
@@ -16,10 +17,12 @@ pub mod cli;
 pub mod console;
 pub mod data_dir;
 pub mod http;
+pub mod nat_report;
 pub mod node;
 pub mod oneshot;
 pub mod output;
 pub mod serve;
 pub mod signal;
 pub mod swarm;
+pub mod upnp;
 pub mod webrtc_gate;

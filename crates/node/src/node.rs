@@ -121,15 +121,21 @@ impl RunningNode {
             .find(|a| webkad_core::addr::transport_name(a) == transport)
     }
 
-    /// Stops HTTP, closes every connection and waits for the event loop to end.
+    /// Stops HTTP, closes every connection, waits for the event loop to end, and removes
+    /// the node's UPnP port mappings from the gateway.
     pub async fn shutdown(self) {
         if let Some(server) = self.http_server {
             server.stop().await;
         }
+        let mapped = self.client.nat().await.map_or_else(
+            |_| Vec::new(),
+            |nat| nat.upnp.mappings.into_iter().map(|m| m.external).collect(),
+        );
         if let Err(error) = self.client.shutdown().await {
             tracing::debug!(%error, "event loop already stopped");
         }
         let _ = self.event_loop.await;
+        crate::upnp::release(&mapped).await;
     }
 }
 
@@ -141,7 +147,10 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
-    options.config.announce_listen_addrs = options.announce.is_empty();
+    // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen
+    // addresses are announced unless --announce names others.
+    options.config.announce_listen_addrs =
+        options.announce.is_empty() && options.config.kad_mode != webkad_core::KadMode::Auto;
     let swarm = swarm::build(keypair, certificate, store, &options.config).await?;
     let (event_loop, client) = EventLoop::new(swarm, options.config.clone());
     let event_loop = tokio::spawn(event_loop.run());

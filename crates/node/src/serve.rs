@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use webkad_core::{Config, KadMode, RelayLimits, RendezvousConfig, RendezvousServerLimits};
+use webkad_core::{
+    Client, Config, KadMode, NatConfig, RelayLimits, RendezvousConfig, RendezvousServerLimits,
+};
 
 use crate::{
     cli::{KadModeArg, ServeArgs},
@@ -26,9 +28,11 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
     };
     let config = Config {
         kad_protocol: args.kad_protocol.clone(),
-        kad_mode: match args.kad_mode {
-            KadModeArg::Server => KadMode::Server,
-            KadModeArg::Client => KadMode::Client,
+        kad_mode: kad_mode(args),
+        nat: NatConfig {
+            mdns: args.mdns,
+            upnp: args.upnp,
+            ..NatConfig::native_node()
         },
         relay_server: Some(relay),
         rendezvous_server: Some(RendezvousServerLimits {
@@ -62,6 +66,33 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
     }
 }
 
+/// The Kademlia mode the flags ask for: `--kad-mode`, or server for a node that starts a
+/// network and auto for one that joins through `--bootstrap`.
+pub fn kad_mode(args: &ServeArgs) -> KadMode {
+    match args.kad_mode {
+        Some(KadModeArg::Server) => KadMode::Server,
+        Some(KadModeArg::Client) => KadMode::Client,
+        Some(KadModeArg::Auto) => KadMode::Auto,
+        None if args.bootstrap.is_empty() => KadMode::Server,
+        None => KadMode::Auto,
+    }
+}
+
+/// Reserves a slot on each `--relay`; prints the circuit address peers reach this node at.
+/// A relay that cannot be reached is a warning, like a bootstrap node: the node serves on.
+async fn reserve_on_relays(client: &Client, relays: &[libp2p::Multiaddr]) {
+    for relay in relays {
+        if let Err(error) = client.dial(relay.clone()).await {
+            tracing::warn!(%relay, %error, "relay unreachable; no reservation");
+            continue;
+        }
+        match client.reserve(Some(relay.clone())).await {
+            Ok(circuit) => println!("Reachable through relay at {circuit}"),
+            Err(error) => tracing::warn!(%relay, %error, "relay reservation refused"),
+        }
+    }
+}
+
 /// Runs the node until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     let options = options(&args);
@@ -73,6 +104,7 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
     for addr in &running.listen_addrs {
         println!("Listening on {addr}");
     }
+    reserve_on_relays(&running.client, &args.relay).await;
     if let Some(http) = running.http_addr {
         println!("HTTP API on http://{http}/api/bootstrap");
         if http::has_page(&args.web_dir) {

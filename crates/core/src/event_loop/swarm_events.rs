@@ -29,9 +29,15 @@ impl EventLoop {
                 self.on_rendezvous_server_event(event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Nat(event)) => self.on_nat_event(event),
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
                 self.on_external_addr();
+                self.on_reachability_input();
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                tracing::info!(%address, "external address expired");
+                self.on_reachability_input();
             }
             SwarmEvent::NewListenAddr {
                 listener_id,
