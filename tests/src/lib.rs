@@ -3,6 +3,7 @@
 //! Every wait is bounded ([`within`]); nodes started here stop when the test drops them
 //! ([`ServeProcess`] kills its child by PID on drop).
 
+pub mod netns;
 pub mod webdriver;
 
 use std::{future::Future, path::PathBuf, process::Stdio, time::Duration};
@@ -139,7 +140,13 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `webkad serve <args>` and reads its banner up to "Console ready".
     pub async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(webkad_bin())
+        Self::start_with(Command::new(webkad_bin()), args).await
+    }
+
+    /// Like [`start`](Self::start), with `webkad` run by `command` (e.g. wrapped in
+    /// `ip netns exec <ns>`, which execs it: the child's PID is the node's).
+    pub async fn start_with(mut command: Command, args: &[&str]) -> Self {
+        let mut child = command
             .arg("serve")
             .args(args)
             .env(

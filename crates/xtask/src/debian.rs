@@ -34,6 +34,23 @@ pub const PROMTOOL: Package = Package {
     provides: "/usr/bin/promtool",
 };
 
+/// The NAT tests' network tools: iproute2 (`ip netns`, veth, bridges), nftables for the
+/// gateways' NAT and firewall, and miniupnpd (its nftables build) as the UPnP IGD.
+pub const NETWORK: [Package; 3] = [
+    Package {
+        name: "iproute2",
+        provides: "/usr/sbin/ip",
+    },
+    Package {
+        name: "nftables",
+        provides: "/usr/sbin/nft",
+    },
+    Package {
+        name: "miniupnpd-nftables",
+        provides: "/usr/sbin/miniupnpd",
+    },
+];
+
 /// Installs (in one apt-get run) those of `packages` whose file is missing. Uses `sudo`
 /// when not running as root.
 pub fn ensure(what: &str, packages: &[Package]) -> Result<()> {

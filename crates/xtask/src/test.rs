@@ -35,6 +35,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
     ensure_js_interop_deps()?;
     ensure_web_tools()?;
     crate::debian::ensure("promtool", &[crate::debian::PROMTOOL])?;
+    crate::debian::ensure("network tools for the NAT tests", &crate::debian::NETWORK)?;
     // `cargo test` builds only the binaries of the package under test, and the
     // tests in `tests/` run the `webkad` binary; the same selection
     // (`--workspace`) reuses every artifact the tests build.
@@ -50,6 +51,8 @@ pub fn test(args: &TestArgs) -> Result<()> {
     tests
         .env("WEBKAD_REQUIRE_INTEROP", "1")
         .env("WEBKAD_REQUIRE_BROWSER", "1")
+        // CI runs as root: the NAT tests build network namespaces and must not skip.
+        .env("WEBKAD_REQUIRE_NETNS", "1")
         .env("WEBKAD_BROWSER_TEST_WASM", &wasm_tests)
         .env("WEBKAD_WEB_DIR", dist_dir());
     run_step("test", &mut tests)?;

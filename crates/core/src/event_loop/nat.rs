@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use libp2p::{Multiaddr, PeerId, kad};
+use libp2p::{Multiaddr, kad};
 
 use super::EventLoop;
 use crate::{
@@ -151,7 +151,8 @@ impl EventLoop {
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use libp2p::{
-        autonat, dcutr, mdns,
+        PeerId, autonat, dcutr, mdns,
+        multiaddr::Protocol,
         swarm::dial_opts::{DialOpts, PeerCondition},
         upnp,
     };
@@ -254,6 +255,21 @@ mod native {
                 ..
             } = event;
             let error = result.err().map(|e| e.to_string());
+            // Identify reports what a peer observed on a relayed connection too: a bare
+            // `/p2p/<us>`, which no server can dial. Not a verdict on our reachability.
+            if !tested_addr.iter().next().is_some_and(|p| {
+                matches!(
+                    p,
+                    Protocol::Ip4(_)
+                        | Protocol::Ip6(_)
+                        | Protocol::Dns(_)
+                        | Protocol::Dns4(_)
+                        | Protocol::Dns6(_)
+                )
+            }) {
+                tracing::debug!(addr = %tested_addr, "AutoNAT tested an address without a host");
+                return;
+            }
             tracing::info!(
                 addr = %tested_addr,
                 %server,
