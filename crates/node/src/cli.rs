@@ -179,8 +179,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
     pub kad_protocol: String,
     /// Kademlia mode. Default: server for a node that starts a network (no --bootstrap: the
-    /// bootstrap node keeps serving), auto for one that joins through --bootstrap (serves
-    /// once AutoNAT proves it reachable).
+    /// bootstrap node keeps serving), auto for one that joins through --bootstrap or a
+    /// --relay (serves once AutoNAT or UPnP proves it reachable).
     #[arg(long, value_enum)]
     pub kad_mode: Option<KadModeArg>,
     /// Find peers on the local network by multicast DNS and add them to the DHT (PUT and GET

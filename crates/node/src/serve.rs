@@ -67,29 +67,84 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
 }
 
 /// The Kademlia mode the flags ask for: `--kad-mode`, or server for a node that starts a
-/// network and auto for one that joins through `--bootstrap`.
+/// network and auto for one that joins through `--bootstrap` or reserves on a `--relay`.
 pub fn kad_mode(args: &ServeArgs) -> KadMode {
     match args.kad_mode {
         Some(KadModeArg::Server) => KadMode::Server,
         Some(KadModeArg::Client) => KadMode::Client,
         Some(KadModeArg::Auto) => KadMode::Auto,
-        None if args.bootstrap.is_empty() => KadMode::Server,
+        None if args.bootstrap.is_empty() && args.relay.is_empty() => KadMode::Server,
         None => KadMode::Auto,
     }
 }
 
 /// Reserves a slot on each `--relay`; prints the circuit address peers reach this node at.
-/// A relay that cannot be reached is a warning, like a bootstrap node: the node serves on.
+/// A relay that cannot be reached is a warning, like a bootstrap node: the node serves on,
+/// and [`keep_reservations`] tries again.
 async fn reserve_on_relays(client: &Client, relays: &[libp2p::Multiaddr]) {
     for relay in relays {
-        if let Err(error) = client.dial(relay.clone()).await {
-            tracing::warn!(%relay, %error, "relay unreachable; no reservation");
+        match reserve(client, relay).await {
+            Ok(circuit) => println!("Reachable through relay at {circuit}"),
+            Err(error) => tracing::warn!(%relay, %error, "no relay reservation yet"),
+        }
+    }
+}
+
+async fn reserve(
+    client: &Client,
+    relay: &libp2p::Multiaddr,
+) -> Result<libp2p::Multiaddr, webkad_core::Error> {
+    client.dial(relay.clone()).await?;
+    client.reserve(Some(relay.clone())).await
+}
+
+/// Takes a `--relay` reservation again when it is lost (the relay restarted, the connection
+/// dropped), with a backoff from 1 s to 60 s; also retries relays that were down at start.
+async fn keep_reservations(client: Client, relays: Vec<libp2p::Multiaddr>) {
+    use futures::StreamExt;
+    if relays.is_empty() {
+        return;
+    }
+    let Ok(mut events) = client.subscribe().await else {
+        return;
+    };
+    // A reservation is the relay's, whichever of its addresses the circuit address names.
+    let reserved = |relay: &libp2p::Multiaddr, status: &webkad_core::nat::NatStatus| {
+        let relay = webkad_core::addr::peer_id_of(relay);
+        status
+            .relayed_addrs
+            .iter()
+            .any(|a| webkad_core::addr::relay_of(a) == relay)
+    };
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Ok(status) = client.nat().await else {
+            return;
+        };
+        let missing: Vec<_> = relays.iter().filter(|r| !reserved(r, &status)).collect();
+        if missing.is_empty() {
+            backoff = Duration::from_secs(1);
+            // Wait for a reservation to be lost.
+            loop {
+                match events.next().await {
+                    Some(webkad_core::Event::ReservationLost { relay, reason }) => {
+                        tracing::info!(%relay, %reason, "relay reservation lost; taking it again");
+                        break;
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+            }
             continue;
         }
-        match client.reserve(Some(relay.clone())).await {
-            Ok(circuit) => println!("Reachable through relay at {circuit}"),
-            Err(error) => tracing::warn!(%relay, %error, "relay reservation refused"),
+        tokio::time::sleep(backoff).await;
+        for relay in missing {
+            match reserve(&client, relay).await {
+                Ok(circuit) => tracing::info!(%circuit, "relay reservation taken again"),
+                Err(error) => tracing::debug!(%relay, %error, "relay reservation failed"),
+            }
         }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
 }
 
@@ -105,6 +160,10 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
         println!("Listening on {addr}");
     }
     reserve_on_relays(&running.client, &args.relay).await;
+    tokio::spawn(keep_reservations(
+        running.client.clone(),
+        args.relay.clone(),
+    ));
     if let Some(http) = running.http_addr {
         println!("HTTP API on http://{http}/api/bootstrap");
         if http::has_page(&args.web_dir) {
