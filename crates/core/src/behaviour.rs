@@ -8,6 +8,7 @@
 // The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
 #![allow(missing_docs)]
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod nat;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -66,7 +67,9 @@ pub struct Behaviour {
     pub rendezvous_server: Toggle<RendezvousServer>,
     /// Pub/sub rooms.
     pub gossipsub: gossipsub::Behaviour,
-    /// mDNS, UPnP, AutoNAT and DCUtR (native only; nothing in the browser).
+    /// mDNS, UPnP, AutoNAT and DCUtR. Native only: the field does not exist in the browser
+    /// (cfg-stripped before the derive), so the page carries no trace of them.
+    #[cfg(not(target_arch = "wasm32"))]
     pub nat: nat::Nat,
 }
 
@@ -144,6 +147,7 @@ impl Behaviour {
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             rendezvous_server: rendezvous_server(config).into(),
             gossipsub,
+            #[cfg(not(target_arch = "wasm32"))]
             nat: nat::new(peer_id, &config.nat)?,
         })
     }

@@ -157,7 +157,9 @@ pub enum Command {
     Addresses(Reply<Addresses>),
     /// Counts for monitoring.
     Stats(Reply<NodeStats>),
-    /// Reachability: NAT status, external addresses, UPnP, relays, connections.
+    /// Reachability: NAT status, external addresses, UPnP, relays, connections (native
+    /// nodes only: a page is never dialable, and the page stays small).
+    #[cfg(not(target_arch = "wasm32"))]
     Nat(Reply<crate::nat::NatStatus>),
     /// Subscribe to events: answers a receiver of the events from now on.
     Subscribe(Reply<mpsc::Receiver<Event>>),
@@ -317,6 +319,8 @@ impl Client {
 
     /// What the node knows of its reachability: the AutoNAT verdict, confirmed external
     /// addresses, UPnP mappings, relay reservations, and each connection, direct or relayed.
+    /// Native nodes only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub async fn nat(&self) -> Result<crate::nat::NatStatus, Error> {
         self.call(Command::Nat).await
     }

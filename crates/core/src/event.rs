@@ -147,14 +147,16 @@ pub enum Event {
         /// The peer.
         peer: String,
     },
-    /// This node's reachability changed (AutoNAT verdict, UPnP mapping).
+    /// This node's reachability changed (AutoNAT verdict, UPnP mapping). Native nodes only.
+    #[cfg(not(target_arch = "wasm32"))]
     ReachabilityChanged {
         /// `public`, `private` or `unknown`.
         reachability: String,
         /// The confirmed external addresses now.
         external: Vec<String>,
     },
-    /// A hole punch (DCUtR) over a relayed connection finished.
+    /// A hole punch (DCUtR) over a relayed connection finished. Native nodes only.
+    #[cfg(not(target_arch = "wasm32"))]
     HolePunch {
         /// The peer at the other end.
         peer: String,

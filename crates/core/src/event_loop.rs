@@ -162,6 +162,8 @@ pub struct EventLoop {
     peers: HashMap<PeerId, PeerState>,
     pending: Pending,
     reach: Reach,
+    /// AutoNAT results and UPnP mappings (native only: a page is never dialable).
+    #[cfg(not(target_arch = "wasm32"))]
     nat: nat::NatState,
 }
 
@@ -182,6 +184,7 @@ impl EventLoop {
             peers: HashMap::new(),
             pending: Pending::default(),
             reach: Reach::default(),
+            #[cfg(not(target_arch = "wasm32"))]
             nat: nat::NatState::default(),
         };
         (event_loop, client)

@@ -77,6 +77,7 @@ impl EventLoop {
             Command::Rooms(reply) => answer(reply, Ok(self.rooms())),
             Command::Peers(reply) => answer(reply, Ok(self.peer_summaries())),
             Command::Addresses(reply) => answer(reply, Ok(self.addresses())),
+            #[cfg(not(target_arch = "wasm32"))]
             Command::Nat(reply) => answer(reply, Ok(self.nat_status())),
             Command::Stats(reply) => {
                 let stats = NodeStats {

@@ -7,158 +7,166 @@
 //! address. The swarm's confirmed external addresses are what identify announces and what
 //! provider records carry.
 
-use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
+pub(super) use native::NatState;
 
-use libp2p::{Multiaddr, kad};
-
+#[cfg(target_arch = "wasm32")]
 use super::EventLoop;
-use crate::{
-    addr,
-    config::KadMode,
-    event::Event,
-    nat::{
-        AddressTest, ConnectionKind, ConnectionView, NatStatus, PortMapping, Reachability,
-        UpnpStatus,
-    },
-};
 
-/// What the loop remembers of the NAT ladder.
-#[derive(Debug, Default)]
-pub(super) struct NatState {
-    /// The last AutoNAT result per tested address.
-    tests: HashMap<Multiaddr, AddressTest>,
-    /// UPnP mappings by listen address: the gateway's address for it.
-    mappings: HashMap<Multiaddr, Multiaddr>,
-    /// What UPnP found: `None` while searching (or off).
-    gateway: Option<&'static str>,
-    /// The last reachability reported to subscribers.
-    reported: Option<Reachability>,
-}
-
+#[cfg(target_arch = "wasm32")]
 impl EventLoop {
-    /// The reachability that follows from AutoNAT's tests and the UPnP mappings.
-    fn reachability(&self) -> Reachability {
-        let confirmed: Vec<&Multiaddr> = self.swarm.external_addresses().collect();
-        let proven = self
-            .nat
-            .tests
-            .values()
-            .any(|t| t.reachable && confirmed.contains(&&t.addr));
-        if proven || !self.nat.mappings.is_empty() {
-            Reachability::Public
-        } else if self.nat.tests.values().any(|t| !t.reachable) {
-            Reachability::Private
-        } else {
-            Reachability::Unknown
-        }
-    }
-
-    /// Confirmed external addresses changed: in [`KadMode::Auto`], serve the DHT while a
-    /// direct one exists; tell subscribers when the reachability changed.
-    pub(super) fn on_reachability_input(&mut self) {
-        if self.config.kad_mode == KadMode::Auto {
-            let reachable = self
-                .swarm
-                .external_addresses()
-                .any(|a| !addr::is_relayed(a));
-            let mode = if reachable {
-                kad::Mode::Server
-            } else {
-                kad::Mode::Client
-            };
-            let kad = &mut self.swarm.behaviour_mut().kad;
-            if kad.mode() != mode {
-                tracing::info!(%mode, "Kademlia mode follows reachability");
-                kad.set_mode(Some(mode));
-            }
-        }
-        let now = self.reachability();
-        if self.nat.reported.unwrap_or(Reachability::Unknown) != now {
-            self.nat.reported = Some(now);
-            tracing::info!(reachability = now.as_str(), "reachability");
-            let external = self
-                .swarm
-                .external_addresses()
-                .map(ToString::to_string)
-                .collect();
-            self.publish(Event::ReachabilityChanged {
-                reachability: now.as_str().to_owned(),
-                external,
-            });
-        }
-    }
-
-    /// The node's view of its reachability, for the console and `/api/nat`.
-    pub(super) fn nat_status(&self) -> NatStatus {
-        let me = self.local_peer_id();
-        let mut autonat: Vec<AddressTest> = self.nat.tests.values().cloned().collect();
-        autonat.sort_by_key(|t| t.addr.to_string());
-        let mut mappings: Vec<PortMapping> = self
-            .nat
-            .mappings
-            .iter()
-            .map(|(local, external)| PortMapping {
-                local: local.clone(),
-                external: external.clone(),
-            })
-            .collect();
-        mappings.sort_by_key(|m| m.local.to_string());
-        let gateway = if !self.config.nat.upnp {
-            "off"
-        } else {
-            self.nat.gateway.unwrap_or("searching")
-        };
-        let mut connections: Vec<ConnectionView> = self
-            .peers
-            .iter()
-            .flat_map(|(peer, state)| {
-                state.connections.values().map(|c| ConnectionView {
-                    peer_id: *peer,
-                    kind: if addr::is_relayed(&c.addr) {
-                        ConnectionKind::Relayed
-                    } else {
-                        ConnectionKind::Direct
-                    },
-                    transport: addr::transport_name(&c.addr).to_owned(),
-                    addr: c.addr.clone(),
-                    dialer: c.dialer,
-                })
-            })
-            .collect();
-        connections.sort_by_key(|c| (c.peer_id.to_base58(), c.addr.to_string()));
-        let mut relayed_addrs: Vec<Multiaddr> =
-            self.reach.reserved_addrs.values().cloned().collect();
-        relayed_addrs.sort_by_key(ToString::to_string);
-        NatStatus {
-            reachability: self.reachability(),
-            kad_mode: self.swarm.behaviour().kad.mode().to_string(),
-            external_addrs: self
-                .swarm
-                .external_addresses()
-                .map(|a| addr::with_peer_id(a, me))
-                .collect(),
-            autonat,
-            upnp: UpnpStatus {
-                gateway: gateway.to_owned(),
-                mappings,
-            },
-            relayed_addrs,
-            connections,
-        }
-    }
+    /// No reachability to follow in the browser.
+    pub(super) fn on_reachability_input(&mut self) {}
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use std::collections::HashMap;
+
     use libp2p::{
-        PeerId, autonat, dcutr, mdns,
+        Multiaddr, PeerId, autonat, dcutr, kad, mdns,
         multiaddr::Protocol,
         swarm::dial_opts::{DialOpts, PeerCondition},
         upnp,
     };
 
-    use super::*;
-    use crate::behaviour::nat::NatEvent;
+    use crate::{
+        addr,
+        behaviour::nat::NatEvent,
+        config::KadMode,
+        event::Event,
+        event_loop::EventLoop,
+        nat::{
+            AddressTest, ConnectionKind, ConnectionView, NatStatus, PortMapping, Reachability,
+            UpnpStatus,
+        },
+    };
+
+    /// What the loop remembers of the NAT ladder.
+    #[derive(Debug, Default)]
+    pub(in crate::event_loop) struct NatState {
+        /// The last AutoNAT result per tested address.
+        tests: HashMap<Multiaddr, AddressTest>,
+        /// UPnP mappings by listen address: the gateway's address for it.
+        mappings: HashMap<Multiaddr, Multiaddr>,
+        /// What UPnP found: `None` while searching (or off).
+        gateway: Option<&'static str>,
+        /// The last reachability reported to subscribers.
+        reported: Option<Reachability>,
+    }
+
+    impl EventLoop {
+        /// The reachability that follows from AutoNAT's tests and the UPnP mappings.
+        fn reachability(&self) -> Reachability {
+            let confirmed: Vec<&Multiaddr> = self.swarm.external_addresses().collect();
+            let proven = self
+                .nat
+                .tests
+                .values()
+                .any(|t| t.reachable && confirmed.contains(&&t.addr));
+            if proven || !self.nat.mappings.is_empty() {
+                Reachability::Public
+            } else if self.nat.tests.values().any(|t| !t.reachable) {
+                Reachability::Private
+            } else {
+                Reachability::Unknown
+            }
+        }
+
+        /// Confirmed external addresses changed: in [`KadMode::Auto`], serve the DHT while a
+        /// direct one exists; tell subscribers when the reachability changed.
+        pub(in crate::event_loop) fn on_reachability_input(&mut self) {
+            if self.config.kad_mode == KadMode::Auto {
+                let reachable = self
+                    .swarm
+                    .external_addresses()
+                    .any(|a| !addr::is_relayed(a));
+                let mode = if reachable {
+                    kad::Mode::Server
+                } else {
+                    kad::Mode::Client
+                };
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                if kad.mode() != mode {
+                    tracing::info!(%mode, "Kademlia mode follows reachability");
+                    kad.set_mode(Some(mode));
+                }
+            }
+            let now = self.reachability();
+            if self.nat.reported.unwrap_or(Reachability::Unknown) != now {
+                self.nat.reported = Some(now);
+                tracing::info!(reachability = now.as_str(), "reachability");
+                let external = self
+                    .swarm
+                    .external_addresses()
+                    .map(ToString::to_string)
+                    .collect();
+                self.publish(Event::ReachabilityChanged {
+                    reachability: now.as_str().to_owned(),
+                    external,
+                });
+            }
+        }
+
+        /// The node's view of its reachability, for the console and `/api/nat`.
+        pub(in crate::event_loop) fn nat_status(&self) -> NatStatus {
+            let me = self.local_peer_id();
+            let mut autonat: Vec<AddressTest> = self.nat.tests.values().cloned().collect();
+            autonat.sort_by_key(|t| t.addr.to_string());
+            let mut mappings: Vec<PortMapping> = self
+                .nat
+                .mappings
+                .iter()
+                .map(|(local, external)| PortMapping {
+                    local: local.clone(),
+                    external: external.clone(),
+                })
+                .collect();
+            mappings.sort_by_key(|m| m.local.to_string());
+            let gateway = if !self.config.nat.upnp {
+                "off"
+            } else {
+                self.nat.gateway.unwrap_or("searching")
+            };
+            let mut connections: Vec<ConnectionView> = self
+                .peers
+                .iter()
+                .flat_map(|(peer, state)| {
+                    state.connections.values().map(|c| ConnectionView {
+                        peer_id: *peer,
+                        kind: if addr::is_relayed(&c.addr) {
+                            ConnectionKind::Relayed
+                        } else {
+                            ConnectionKind::Direct
+                        },
+                        transport: addr::transport_name(&c.addr).to_owned(),
+                        addr: c.addr.clone(),
+                        dialer: c.dialer,
+                    })
+                })
+                .collect();
+            connections.sort_by_key(|c| (c.peer_id.to_base58(), c.addr.to_string()));
+            let mut relayed_addrs: Vec<Multiaddr> =
+                self.reach.reserved_addrs.values().cloned().collect();
+            relayed_addrs.sort_by_key(ToString::to_string);
+            NatStatus {
+                reachability: self.reachability(),
+                kad_mode: self.swarm.behaviour().kad.mode().to_string(),
+                external_addrs: self
+                    .swarm
+                    .external_addresses()
+                    .map(|a| addr::with_peer_id(a, me))
+                    .collect(),
+                autonat,
+                upnp: UpnpStatus {
+                    gateway: gateway.to_owned(),
+                    mappings,
+                },
+                relayed_addrs,
+                connections,
+            }
+        }
+    }
 
     impl EventLoop {
         pub(in crate::event_loop) fn on_nat_event(&mut self, event: NatEvent) {
@@ -315,12 +323,5 @@ mod native {
                 }
             }
         }
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-impl EventLoop {
-    pub(super) fn on_nat_event(&mut self, event: std::convert::Infallible) {
-        match event {}
     }
 }

@@ -29,6 +29,7 @@ impl EventLoop {
                 self.on_rendezvous_server_event(event);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
+            #[cfg(not(target_arch = "wasm32"))]
             SwarmEvent::Behaviour(BehaviourEvent::Nat(event)) => self.on_nat_event(event),
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "external address confirmed");
