@@ -204,6 +204,28 @@ async fn autonat_tells_a_node_behind_nat_from_a_public_one() {
         summary.starts_with("NAT status: private · Kademlia client · 0 external addresses"),
         "{summary}"
     );
+
+    // The DHT routes to the public node (a server) at its confirmed address, and not to the
+    // private one (a client, in nobody's routing table).
+    let found = lab
+        .webkad(
+            "net",
+            &["find-peer", &public.peer_id, "--bootstrap", &boot_tcp],
+        )
+        .await;
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    assert!(
+        found.stdout.contains("/ip4/11.0.0.5/tcp/4001"),
+        "{}",
+        found.stdout
+    );
+    let hidden = lab
+        .webkad(
+            "net",
+            &["find-peer", &private.peer_id, "--bootstrap", &boot_tcp],
+        )
+        .await;
+    assert_eq!(hidden.code, 1, "{}", hidden.stdout);
 }
 
 /// `--upnp` behind a gateway running miniupnpd: the ports are mapped, the node is reachable
