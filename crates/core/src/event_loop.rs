@@ -14,6 +14,8 @@
 mod commands;
 mod discovery;
 mod kad_events;
+mod node_stats;
+mod observe;
 mod relay;
 mod rooms;
 mod swarm_events;
@@ -36,6 +38,7 @@ use crate::{
     config::Config,
     error::Error,
     event::Event,
+    metrics::{DiscoveryMethod, Metrics},
 };
 
 /// How many commands may queue up before `Client` calls wait.
@@ -161,16 +164,22 @@ pub struct EventLoop {
     peers: HashMap<PeerId, PeerState>,
     pending: Pending,
     reach: Reach,
+    metrics: Metrics,
+    started: Instant,
+    /// How each peer was first learned about, for the discovery series.
+    discovered_by: HashMap<PeerId, DiscoveryMethod>,
 }
 
 impl EventLoop {
-    /// Wraps a built swarm; returns the loop and its first client.
-    pub fn new(swarm: Swarm<Behaviour>, config: Config) -> (Self, Client) {
+    /// Wraps a built swarm; returns the loop and its first client. The loop and every
+    /// client record into `metrics`.
+    pub fn new(swarm: Swarm<Behaviour>, config: Config, metrics: Metrics) -> (Self, Client) {
         let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
         let client = Client::new(
             sender,
             *swarm.local_peer_id(),
             config.query_timeout + CLIENT_MARGIN,
+            metrics.clone(),
         );
         let event_loop = Self {
             swarm,
@@ -180,6 +189,9 @@ impl EventLoop {
             peers: HashMap::new(),
             pending: Pending::default(),
             reach: Reach::default(),
+            metrics,
+            started: Instant::now(),
+            discovered_by: HashMap::new(),
         };
         (event_loop, client)
     }
@@ -189,7 +201,10 @@ impl EventLoop {
         let mut tick = futures_timer::Delay::new(TICK).fuse();
         loop {
             futures::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    self.observe(&event);
+                    self.on_swarm_event(event);
+                }
                 () = tick => {
                     self.on_tick();
                     tick = futures_timer::Delay::new(TICK).fuse();

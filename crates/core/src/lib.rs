@@ -11,6 +11,7 @@
 //! - [`join`]: reaching bootstrap peers and joining the DHT.
 //! - [`store`]: the Kademlia record store, written through to disk on native nodes.
 //! - [`messaging`]: the direct-message wire protocol.
+//! - [`metrics`]: the metrics model (libp2p-metrics + webkad's series) and its summary.
 //! - [`addr`]: multiaddr helpers (transport names, what a browser can dial).
 //! - [`error`]: the client API's errors.
 //!
@@ -26,6 +27,7 @@ pub mod event;
 pub mod event_loop;
 pub mod join;
 pub mod messaging;
+pub mod metrics;
 pub mod store;
 
 pub use behaviour::Behaviour;
@@ -36,6 +38,7 @@ pub use config::{
 pub use error::Error;
 pub use event::Event;
 pub use event_loop::EventLoop;
+pub use metrics::Metrics;
 pub use store::Store;
 
 pub use libp2p;

@@ -39,6 +39,8 @@ pub enum ConsoleCommand {
     Peers,
     /// `ADDRS`.
     Addrs,
+    /// `STATS`.
+    Stats,
     /// `HELP`.
     Help,
 }
@@ -61,6 +63,8 @@ Commands:
                        (default namespace: webkad-browsers, where pages register)
   PEERS                list connected peers
   ADDRS                list this node's addresses
+  STATS                bandwidth, latency, connections, discovery, protocols,
+                       resources and security, one line each (as /api/stats)
   HELP                 this list";
 
 /// Parses one console line. Blank lines are `Ok(None)`.
@@ -123,6 +127,7 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
         },
         "PEERS" => ConsoleCommand::Peers,
         "ADDRS" => ConsoleCommand::Addrs,
+        "STATS" => ConsoleCommand::Stats,
         "HELP" | "?" => ConsoleCommand::Help,
         _ => return Err(format!("unknown command {word:?}; type HELP for the list")),
     };
@@ -282,6 +287,10 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
                 lines.join("\n")
             }
             Err(e) => format!("ADDRS failed: {e}"),
+        },
+        ConsoleCommand::Stats => match client.stats().await {
+            Ok(stats) => crate::stats_text::summary(&stats),
+            Err(e) => format!("STATS failed: {e}"),
         },
         ConsoleCommand::Help => HELP.to_owned(),
     }
