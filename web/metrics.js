@@ -48,6 +48,7 @@ const ui = {
   raw: $("m-raw"),
   rawText: $("m-raw-text"),
   rawSave: $("m-raw-save"),
+  rawAt: $("m-raw-at"),
 };
 
 // ---------------------------------------------------------------- formatting
@@ -93,11 +94,19 @@ function el(tag, parent, cls, text) {
 
 // ---------------------------------------------------------------- time series
 
-/** `points` ([t, v] with t from performance.now()) as polyline coordinates, 0..top. */
-function polyline(points, now, top) {
-  return points
-    .map(([t, v]) => `${(W - ((now - t) / WINDOW_MS) * W).toFixed(1)},${(H - ((H - TOP) * v) / top).toFixed(1)}`)
-    .join(" ");
+/**
+ * `points` ([t, v], t from performance.now()) as a path over the last minute, 0..top; a
+ * gap of several ticks (a throttled background tab, a slow node) breaks the line.
+ */
+function path(points, now, top) {
+  let d = "";
+  let prev = -Infinity;
+  for (const [t, v] of points) {
+    const x = W - ((now - t) / WINDOW_MS) * W;
+    d += `${t - prev > 3 * TICK_MS ? "M" : "L"}${x.toFixed(1)} ${(H - ((H - TOP) * v) / top).toFixed(1)}`;
+    prev = t;
+  }
+  return d;
 }
 const prune = (points, now) => {
   while (points.length && now - points[0][0] > WINDOW_MS + TICK_MS) points.shift();
@@ -105,7 +114,6 @@ const prune = (points, now) => {
 
 const bw = { prev: null, in: [], out: [], lineIn: null, lineOut: null };
 const rtt = { peers: new Map(), latest: null };
-let colours = 0;
 
 function renderBandwidth(b, now) {
   const total = b.inbound_bytes + b.outbound_bytes;
@@ -126,8 +134,8 @@ function renderBandwidth(b, now) {
   // A 1-2-5 step in the unit the label will use (5 KiB/s, not 4.9).
   const unit = 1024 ** Math.min(3, Math.max(1, Math.floor(Math.log2(Math.max(1, peak)) / 10)));
   const top = nice(peak / unit, 1) * unit;
-  attr(bw.lineIn, "points", polyline(bw.in, now, top));
-  attr(bw.lineOut, "points", polyline(bw.out, now, top));
+  attr(bw.lineIn, "d", path(bw.in, now, top));
+  attr(bw.lineOut, "d", path(bw.out, now, top));
   set(ui.bwMax, `${bytes(top)}/s`);
   const rin = bw.in.at(-1)?.[1];
   const rout = bw.out.at(-1)?.[1];
@@ -145,7 +153,9 @@ function renderRtt(latency, now) {
     let s = rtt.peers.get(p.peer);
     if (!s) {
       if (p.rtt_ms == null) continue;
-      s = { points: [], colour: colours++ % PEER_LINES, line: null, li: null, last: null };
+      const used = new Set(Array.from(rtt.peers.values(), (x) => x.colour));
+      const colour = [...Array(PEER_LINES).keys()].find((c) => !used.has(c)) ?? rtt.peers.size % PEER_LINES;
+      s = { points: [], colour, line: null, li: null, last: null };
       rtt.peers.set(p.peer, s);
     }
     s.transport = p.transport;
@@ -172,14 +182,14 @@ function renderRtt(latency, now) {
   const names = [];
   for (const [peer, s] of rtt.peers) {
     if (!s.line) {
-      s.line = svg("polyline", ui.rttSvg, `m-line m-c${s.colour}`);
+      s.line = svg("path", ui.rttSvg, `m-line m-c${s.colour}`);
       s.li = el("li", ui.rttLegend, `m-key m-c${s.colour}`);
       s.li.title = peer;
       el("code", s.li, null, short(peer));
       el("span", s.li, "m-tp");
       el("b", s.li);
     }
-    attr(s.line, "points", polyline(s.points, now, top));
+    attr(s.line, "d", path(s.points, now, top));
     const [, tp, last] = s.li.children;
     set(tp, s.transport);
     const gone = !seen.has(peer);
@@ -218,8 +228,8 @@ function renderDhtLatency(latency) {
     const lower = first + i > 0 ? h.buckets[first + i - 1].le_ms : null;
     const name = b.le_ms == null ? `>${bound(lower)}` : `≤${bound(b.le_ms)}`;
     const height = b.count ? Math.max(2, ((H - TOP) * b.count) / peak) : 0;
-    attr(bar, "x", String(i * 10 + 1));
-    attr(bar, "width", "8");
+    attr(bar, "x", String(i * 10 + 2));
+    attr(bar, "width", "6");
     attr(bar, "y", (H - height).toFixed(1));
     attr(bar, "height", height.toFixed(1));
     set(bar.firstChild ?? svg("title", bar), `${name}: ${plural(b.count, "query", "queries")}`);
@@ -291,7 +301,6 @@ function render(s, now) {
   renderConnections(s.connections);
   renderDiscovery(s.discovery);
   renderSecurity(s.security);
-  if (ui.raw.open) showRaw();
 }
 
 // ---------------------------------------------------------------- polling
@@ -300,12 +309,14 @@ let node = null;
 let generation = 0;
 let timer = 0;
 
+/** Takes a scrape into the <details> (when opened, not every tick: it would lose a selection). */
 function showRaw() {
   try {
     set(ui.rawText, node ? node.metrics() : "");
   } catch (e) {
     set(ui.rawText, `metrics() failed: ${e?.message ?? e}`);
   }
+  set(ui.rawAt, `taken at ${new Date().toTimeString().slice(0, 8)}; close and open again for a new one`);
 }
 
 async function tick(gen) {
@@ -336,13 +347,14 @@ function watch(next) {
   if (node) tick(generation);
 }
 
-bw.lineIn = svg("polyline", $("m-bw-svg"), "m-line m-in");
-bw.lineOut = svg("polyline", $("m-bw-svg"), "m-line m-out");
+bw.lineIn = svg("path", $("m-bw-svg"), "m-line m-in");
+bw.lineOut = svg("path", $("m-bw-svg"), "m-line m-out");
 addEventListener("webkad:node", (e) => watch(e.detail ?? null));
 ui.raw.addEventListener("toggle", () => ui.raw.open && showRaw());
 ui.rawSave.addEventListener("click", () => {
+  showRaw();
   const a = el("a");
-  a.href = URL.createObjectURL(new Blob([node?.metrics() ?? ""], { type: "text/plain" }));
+  a.href = URL.createObjectURL(new Blob([ui.rawText.textContent], { type: "text/plain" }));
   a.download = `webkad-page-${new Date().toISOString().slice(0, 19).replace(/:/g, "")}.prom`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
