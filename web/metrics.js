@@ -307,7 +307,8 @@ function render(s, now) {
 
 let node = null;
 let generation = 0;
-let timer = 0;
+let timer = 0; // the next tick's timeout, 0 while none is set
+let busy = 0; // the generation whose stats() call is out
 
 /** Takes a scrape into the <details> (when opened, not every tick: it would lose a selection). */
 function showRaw() {
@@ -320,6 +321,13 @@ function showRaw() {
 }
 
 async function tick(gen) {
+  timer = 0;
+  // Nobody looks at a hidden tab: no scrape, no drawing (the lines break over the gap).
+  if (document.hidden) {
+    bw.prev = null;
+    return;
+  }
+  busy = gen;
   const started = performance.now();
   try {
     const stats = await node.stats();
@@ -333,8 +341,15 @@ async function tick(gen) {
     // A stopped node, or a bug in this panel: say so on the panel, keep polling.
     root.dataset.state = "error";
     root.dataset.error = String(e?.message ?? e);
+  } finally {
+    if (busy === gen) busy = 0;
   }
   timer = setTimeout(tick, Math.max(0, TICK_MS - (performance.now() - started)), gen);
+}
+
+/** Polls again when the tab is shown, unless a call is out or one is due. */
+function resume() {
+  if (!document.hidden && node && !timer && busy !== generation) tick(generation);
 }
 
 /** Polls `next` (a WebkadNode, or null to stop); a new node starts new counters. */
@@ -350,6 +365,7 @@ function watch(next) {
 bw.lineIn = svg("path", $("m-bw-svg"), "m-line m-in");
 bw.lineOut = svg("path", $("m-bw-svg"), "m-line m-out");
 addEventListener("webkad:node", (e) => watch(e.detail ?? null));
+document.addEventListener("visibilitychange", resume);
 ui.raw.addEventListener("toggle", () => ui.raw.open && showRaw());
 ui.rawSave.addEventListener("click", () => {
   showRaw();
