@@ -50,6 +50,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
     tests
         .env("WEBKAD_REQUIRE_INTEROP", "1")
         .env("WEBKAD_REQUIRE_BROWSER", "1")
+        .env("WEBKAD_REQUIRE_PROMTOOL", "1")
         .env("WEBKAD_BROWSER_TEST_WASM", &wasm_tests)
         .env("WEBKAD_WEB_DIR", dist_dir());
     run_step("test", &mut tests)?;
