@@ -296,6 +296,7 @@ async function stuckOnWebrtc() {
 async function replaceNode(why) {
   log(`${why}: restarting the node in this page`, "err");
   const old = state.node;
+  announce(null);
   try {
     await old.close();
   } catch (e) {
@@ -310,10 +311,14 @@ async function replaceNode(why) {
   }
 }
 
+/** Tells the other page modules (the metrics panel) which node runs, or that none does. */
+const announce = (node) => dispatchEvent(new CustomEvent("webkad:node", { detail: node }));
+
 function adopt(node) {
   state.node = node;
   state.rtts.clear();
   window.webkadNode = node;
+  announce(node);
   ui.peerId.textContent = node.peerId;
   ui.copy.disabled = false;
   state.listening.clear();

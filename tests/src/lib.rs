@@ -263,13 +263,23 @@ impl ServeProcess {
 
 /// Fetches `url` with a plain HTTP/1.1 GET on 127.0.0.1 and returns (status, body).
 pub async fn http_get(url: &str) -> (u16, String) {
+    http_get_with(url, &[]).await
+}
+
+/// [`http_get`] with extra request headers such as `("Accept", "...")`.
+pub async fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let fetch = async {
         let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())
             .await

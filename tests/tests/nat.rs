@@ -162,6 +162,17 @@ async fn mdns_peers_on_a_lan_share_records_without_bootstrap() {
     );
     let peers = second.console("PEERS").await;
     assert!(peers.starts_with(&first.peer_id), "{peers}");
+    // The metrics count how the peer was found.
+    let scrape = lab
+        .http_get("m1", &format!("{}:8080", ips[0]), "/metrics")
+        .await;
+    let mdns: f64 = scrape
+        .lines()
+        .find(|l| l.starts_with("webkad_peers_discovered_total{") && l.contains("method=\"mdns\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert_eq!(mdns, 1.0, "{scrape}");
 }
 
 /// A node behind a NAT gateway is told it is private (and stays a DHT client); a node with

@@ -12,6 +12,7 @@
 //! await node.connect(boot.addrs);                    // WebRTC-direct first, then WebSocket
 //! await node.put("greeting", "hello");
 //! const found = await node.get("greeting");          // { value, text, from, publisher }
+//! const stats = await node.stats();                  // bandwidth, latency, connections, ...
 //! ```
 //!
 //! On native targets the crate is empty (it is only ever built for `wasm32`).
@@ -19,6 +20,7 @@
 
 mod convert;
 mod identity;
+mod metrics;
 mod node;
 mod options;
 mod peer_to_peer;

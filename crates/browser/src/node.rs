@@ -8,13 +8,15 @@ use libp2p::{Multiaddr, PeerId};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use webkad_core::{
-    Client, EventLoop, PingTarget, addr,
+    Client, EventLoop, Metrics, PingTarget, addr,
     join::{self, Reached},
+    metrics::Registry,
 };
 
 use crate::{
     convert::{bytes_of, js_error, js_object, message_to_js, record_to_js, to_js},
     identity,
+    metrics::WasmMemoryCollector,
     options::NodeOptions,
     transport,
 };
@@ -108,8 +110,11 @@ impl WebkadNode {
             identity::load_or_create(options.storage_key())
         };
         let config = options.config();
-        let swarm = transport::build(keypair, &config, options.dial_timeout()).map_err(js_error)?;
-        let (event_loop, client) = EventLoop::new(swarm, config);
+        let mut registry = Registry::default();
+        WasmMemoryCollector::register(&mut registry);
+        let swarm = transport::build(keypair, &config, options.dial_timeout(), &mut registry)
+            .map_err(js_error)?;
+        let (event_loop, client) = EventLoop::new(swarm, config, Metrics::new(registry));
         spawn_local(event_loop.run());
         let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let message_listeners: Rc<RefCell<Vec<Function>>> = Rc::default();

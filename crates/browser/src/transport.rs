@@ -7,17 +7,20 @@ use libp2p::{
     Swarm, SwarmBuilder, Transport,
     core::{muxing::StreamMuxerBox, transport::timeout::TransportTimeout, upgrade::Version},
     identity::Keypair,
+    metrics::Registry,
     noise, webrtc_websys, websocket_websys, yamux,
 };
 use webkad_core::{Behaviour, Config, Store, behaviour::store_limits};
 
-/// Builds the browser swarm around webkad's behaviour.
+/// Builds the browser swarm around webkad's behaviour, counting each transport's bytes in
+/// `registry`.
 /// Each dial attempt is bounded by `dial_timeout`: a WebRTC handshake that never completes
 /// (a blocked UDP path, a browser that changed the SDP rules) fails in time for a fallback.
 pub fn build(
     keypair: Keypair,
     config: &Config,
     dial_timeout: Duration,
+    registry: &mut Registry,
 ) -> Result<Swarm<Behaviour>, String> {
     let peer_id = keypair.public().to_peer_id();
     let store = Store::in_memory(peer_id, store_limits(config));
@@ -40,6 +43,7 @@ pub fn build(
         .map_err(|e| e.to_string())?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| e.to_string())?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, store, config)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)

@@ -14,7 +14,14 @@ use futures::{
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
 
-use crate::{error::Error, event::Event, store::StoreStats};
+use web_time::Instant;
+
+pub use crate::metrics::stats::NodeStats;
+use crate::{
+    error::Error,
+    event::Event,
+    metrics::{Metrics, Operation},
+};
 
 /// A reply channel carried by a command.
 pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
@@ -101,17 +108,6 @@ pub struct Addresses {
     pub external: Vec<Multiaddr>,
 }
 
-/// A snapshot of the node's state, for `/api` and the console.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeStats {
-    /// Connected peers.
-    pub connected_peers: usize,
-    /// Peers in the Kademlia routing table.
-    pub routing_table_size: usize,
-    /// What the record store holds.
-    pub store: StoreStats,
-}
-
 /// An order for the event loop. Each carries its reply channel.
 #[derive(Debug)]
 pub enum Command {
@@ -161,6 +157,8 @@ pub enum Command {
     /// nodes only: a page is never dialable, and the page stays small).
     #[cfg(not(target_arch = "wasm32"))]
     Nat(Reply<crate::nat::NatStatus>),
+    /// Refresh the routing-table and store gauges.
+    RefreshMetrics(Reply<()>),
     /// Subscribe to events: answers a receiver of the events from now on.
     Subscribe(Reply<mpsc::Receiver<Event>>),
     /// Close every connection and stop the event loop.
@@ -173,6 +171,7 @@ pub struct Client {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
     timeout: Duration,
+    metrics: Metrics,
 }
 
 impl Client {
@@ -180,12 +179,31 @@ impl Client {
         commands: mpsc::Sender<Command>,
         local_peer_id: PeerId,
         timeout: Duration,
+        metrics: Metrics,
     ) -> Self {
         Self {
             commands,
             local_peer_id,
             timeout,
+            metrics,
         }
+    }
+
+    /// The node's metrics (what `/metrics` encodes).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// A call whose outcome and latency are recorded as `op`.
+    async fn timed<T>(
+        &self,
+        op: Operation,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, Error> {
+        let started = Instant::now();
+        let result = self.call(make).await;
+        self.metrics.operation(op, started.elapsed(), &result);
+        result
     }
 
     /// This node's peer id.
@@ -219,61 +237,70 @@ impl Client {
 
     /// Connects to `addr`; returns the peer reached. Known DHT servers join the routing table.
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, Error> {
-        self.call(|r| Command::Dial(addr, r)).await
+        self.timed(Operation::Dial, |r| Command::Dial(addr, r))
+            .await
     }
 
     /// Refreshes the routing table; returns how many peers it holds afterwards.
     pub async fn bootstrap(&self) -> Result<usize, Error> {
-        self.call(Command::Bootstrap).await
+        self.timed(Operation::Bootstrap, Command::Bootstrap).await
     }
 
     /// Stores `value` under `key` locally and on the closest DHT servers.
     pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<PutOutcome, Error> {
-        self.call(|r| Command::Put(key, value, r)).await
+        self.timed(Operation::Put, |r| Command::Put(key, value, r))
+            .await
     }
 
     /// Looks `key` up: the local store first, then the DHT. `None` when nobody has it.
     pub async fn get(&self, key: Vec<u8>) -> Result<Option<FoundRecord>, Error> {
-        self.call(|r| Command::Get(key, r)).await
+        self.timed(Operation::Get, |r| Command::Get(key, r)).await
     }
 
     /// Announces this node as a provider of `key`. Provider records name the node's
     /// external addresses, so it must stay online and reachable to be useful.
     pub async fn start_providing(&self, key: Vec<u8>) -> Result<(), Error> {
-        self.call(|r| Command::StartProviding(key, r)).await
+        self.timed(Operation::Provide, |r| Command::StartProviding(key, r))
+            .await
     }
 
     /// Finds the peers that provide `key`.
     pub async fn get_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, Error> {
-        self.call(|r| Command::GetProviders(key, r)).await
+        self.timed(Operation::FindProviders, |r| Command::GetProviders(key, r))
+            .await
     }
 
     /// Finds `peer`'s addresses through the DHT (peer routing).
     pub async fn find_peer(&self, peer: PeerId) -> Result<Vec<Multiaddr>, Error> {
-        self.call(|r| Command::FindPeer(peer, r)).await
+        self.timed(Operation::FindPeer, |r| Command::FindPeer(peer, r))
+            .await
     }
 
     /// Measures a round trip to a peer or address; returns the peer and the RTT.
     pub async fn ping(&self, target: PingTarget) -> Result<(PeerId, Duration), Error> {
-        self.call(|r| Command::Ping(target, r)).await
+        self.timed(Operation::Ping, |r| Command::Ping(target, r))
+            .await
     }
 
     /// Sends a direct message; returns the peer's acknowledgement and the round-trip time.
     pub async fn send(&self, peer: PeerId, data: Vec<u8>) -> Result<(Vec<u8>, Duration), Error> {
-        self.call(|r| Command::Send(peer, data, r)).await
+        self.timed(Operation::Send, |r| Command::Send(peer, data, r))
+            .await
     }
 
     /// Reserves a slot on the relay at `relay` (an address ending in `/p2p/<relay>`), or on
     /// any connected relay when `None`; returns this node's circuit address there. The
     /// reservation is renewed by itself while the connection to the relay lasts.
     pub async fn reserve(&self, relay: Option<Multiaddr>) -> Result<Multiaddr, Error> {
-        self.call(|r| Command::Reserve(relay, r)).await
+        self.timed(Operation::Reserve, |r| Command::Reserve(relay, r))
+            .await
     }
 
     /// Asks the connected rendezvous servers for the peers registered under `namespace`
     /// (the configured discovery namespace when `None`). This node is never in the list.
     pub async fn discover(&self, namespace: Option<String>) -> Result<Vec<DiscoveredPeer>, Error> {
-        self.call(|r| Command::Discover(namespace, r)).await
+        self.timed(Operation::Discover, |r| Command::Discover(namespace, r))
+            .await
     }
 
     /// The peers discovered so far, with their reachability, without asking anyone.
@@ -294,7 +321,8 @@ impl Client {
     /// Posts `data` in the room `topic` (joining it first); returns the message id.
     /// Fails with [`Error::EmptyRoom`] while no other peer is known in the room.
     pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<String, Error> {
-        self.call(|r| Command::Publish(topic, data, r)).await
+        self.timed(Operation::Publish, |r| Command::Publish(topic, data, r))
+            .await
     }
 
     /// The rooms this node joined, with the peers known in each.
@@ -312,7 +340,8 @@ impl Client {
         self.call(Command::Addresses).await
     }
 
-    /// Counts for monitoring.
+    /// The seven metric groups (bandwidth, latency, connections, discovery, protocols,
+    /// resources, security) with each connected peer's RTT.
     pub async fn stats(&self) -> Result<NodeStats, Error> {
         self.call(Command::Stats).await
     }
@@ -323,6 +352,12 @@ impl Client {
     #[cfg(not(target_arch = "wasm32"))]
     pub async fn nat(&self) -> Result<crate::nat::NatStatus, Error> {
         self.call(Command::Nat).await
+    }
+
+    /// Brings the gauges only the event loop can read (routing table, store) up to date,
+    /// so a scrape right after a change shows it. They are also refreshed every second.
+    pub async fn refresh_metrics(&self) -> Result<(), Error> {
+        self.call(Command::RefreshMetrics).await
     }
 
     /// Events from now on. Slow subscribers miss events rather than stall the node.

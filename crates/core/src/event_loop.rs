@@ -15,6 +15,8 @@ mod commands;
 mod discovery;
 mod kad_events;
 mod nat;
+mod node_stats;
+mod observe;
 mod relay;
 mod rooms;
 mod swarm_events;
@@ -37,6 +39,7 @@ use crate::{
     config::Config,
     error::Error,
     event::Event,
+    metrics::{DiscoveryMethod, Metrics},
 };
 
 /// How many commands may queue up before `Client` calls wait.
@@ -165,16 +168,22 @@ pub struct EventLoop {
     /// AutoNAT results and UPnP mappings (native only: a page is never dialable).
     #[cfg(not(target_arch = "wasm32"))]
     nat: nat::NatState,
+    metrics: Metrics,
+    started: Instant,
+    /// How each peer was first learned about, for the discovery series.
+    discovered_by: HashMap<PeerId, DiscoveryMethod>,
 }
 
 impl EventLoop {
-    /// Wraps a built swarm; returns the loop and its first client.
-    pub fn new(swarm: Swarm<Behaviour>, config: Config) -> (Self, Client) {
+    /// Wraps a built swarm; returns the loop and its first client. The loop and every
+    /// client record into `metrics`.
+    pub fn new(swarm: Swarm<Behaviour>, config: Config, metrics: Metrics) -> (Self, Client) {
         let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
         let client = Client::new(
             sender,
             *swarm.local_peer_id(),
             config.query_timeout + CLIENT_MARGIN,
+            metrics.clone(),
         );
         let event_loop = Self {
             swarm,
@@ -186,6 +195,9 @@ impl EventLoop {
             reach: Reach::default(),
             #[cfg(not(target_arch = "wasm32"))]
             nat: nat::NatState::default(),
+            metrics,
+            started: Instant::now(),
+            discovered_by: HashMap::new(),
         };
         (event_loop, client)
     }
@@ -195,7 +207,10 @@ impl EventLoop {
         let mut tick = futures_timer::Delay::new(TICK).fuse();
         loop {
             futures::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    self.observe(&event);
+                    self.on_swarm_event(event);
+                }
                 () = tick => {
                     self.on_tick();
                     tick = futures_timer::Delay::new(TICK).fuse();

@@ -12,6 +12,7 @@
 //! - [`store`]: the Kademlia record store, written through to disk on native nodes.
 //! - [`messaging`]: the direct-message wire protocol.
 //! - [`nat`]: what the node knows of its reachability (AutoNAT, UPnP, relays, DCUtR).
+//! - [`metrics`]: the metrics model (libp2p-metrics + webkad's series) and its summary.
 //! - [`addr`]: multiaddr helpers (transport names, what a browser can dial).
 //! - [`error`]: the client API's errors.
 //!
@@ -27,6 +28,7 @@ pub mod event;
 pub mod event_loop;
 pub mod join;
 pub mod messaging;
+pub mod metrics;
 pub mod nat;
 pub mod store;
 
@@ -38,6 +40,7 @@ pub use config::{
 pub use error::Error;
 pub use event::Event;
 pub use event_loop::EventLoop;
+pub use metrics::Metrics;
 pub use store::Store;
 
 pub use libp2p;

@@ -66,6 +66,8 @@ pub struct StoreStats {
     pub provided_keys: usize,
     /// Writes to the durable backend that failed since start.
     pub persistence_failures: u64,
+    /// Key and value bytes of the records held.
+    pub bytes: u64,
 }
 
 /// webkad's record store: a [`MemoryStore`] index written through to an optional backend.
@@ -126,6 +128,11 @@ impl Store {
                 .sum(),
             provided_keys: self.memory.provided().count(),
             persistence_failures: self.persistence_failures,
+            bytes: self
+                .memory
+                .records()
+                .map(|r| (r.key.as_ref().len() + r.value.len()) as u64)
+                .sum(),
         }
     }
 

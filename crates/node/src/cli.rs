@@ -163,7 +163,7 @@ pub struct ServeArgs {
     /// Keep nothing on disk: a new identity, certificate and empty store each start.
     #[arg(long)]
     pub ephemeral: bool,
-    /// HTTP address for the page (/) and the API (/api/bootstrap, /healthz).
+    /// HTTP address for the page (/), the API (/api/bootstrap, /api/stats, /healthz) and Prometheus metrics (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
     /// Run no HTTP server.

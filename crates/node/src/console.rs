@@ -41,6 +41,8 @@ pub enum ConsoleCommand {
     Addrs,
     /// `NAT`: reachability, external addresses, UPnP, direct or relayed connections.
     Nat,
+    /// `STATS`.
+    Stats,
     /// `HELP`.
     Help,
 }
@@ -65,6 +67,8 @@ Commands:
   ADDRS                list this node's addresses
   NAT                  reachability (AutoNAT), external addresses, UPnP mappings,
                        and each connection, direct or relayed
+  STATS                bandwidth, latency, connections, discovery, protocols,
+                       resources and security, one line each (as /api/stats)
   HELP                 this list";
 
 /// Parses one console line. Blank lines are `Ok(None)`.
@@ -128,6 +132,7 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
         "PEERS" => ConsoleCommand::Peers,
         "ADDRS" => ConsoleCommand::Addrs,
         "NAT" => ConsoleCommand::Nat,
+        "STATS" => ConsoleCommand::Stats,
         "HELP" | "?" => ConsoleCommand::Help,
         _ => return Err(format!("unknown command {word:?}; type HELP for the list")),
     };
@@ -291,6 +296,10 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
         ConsoleCommand::Nat => match client.nat().await {
             Ok(nat) => crate::nat_report::render(&nat),
             Err(e) => format!("NAT failed: {e}"),
+        },
+        ConsoleCommand::Stats => match client.stats().await {
+            Ok(stats) => crate::stats_text::summary(&stats),
+            Err(e) => format!("STATS failed: {e}"),
         },
         ConsoleCommand::Help => HELP.to_owned(),
     }

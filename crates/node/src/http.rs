@@ -1,5 +1,6 @@
 //! The HTTP side of the node: the built page at `/`, `/api/bootstrap` for pages and tools
-//! that need the node's addresses, `/api/nat` for its reachability, and `/healthz` for
+//! that need the node's addresses, `/api/nat` for its reachability, `/metrics` for
+//! Prometheus, `/api/stats` (the same numbers summarised as JSON) and `/healthz` for
 //! supervisors.
 
 use std::{
@@ -10,14 +11,14 @@ use std::{
 use axum::{
     Json, Router,
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse},
     routing::get,
 };
 use serde::Serialize;
 use tokio::{sync::oneshot, task::JoinHandle};
 use tower_http::{compression::CompressionLayer, services::ServeDir};
-use webkad_core::{Client, addr};
+use webkad_core::{Client, addr, metrics};
 
 /// A running HTTP server.
 #[derive(Debug)]
@@ -72,6 +73,8 @@ impl HttpServer {
 fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/api/bootstrap", get(bootstrap))
+        .route("/api/stats", get(stats))
+        .route("/metrics", get(scrape))
         .route("/healthz", get(healthz))
         .route("/api/nat", get(nat))
         .with_state(client);
@@ -131,6 +134,37 @@ async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
         }
         Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
     }
+}
+
+/// The seven metric groups as JSON.
+async fn stats(State(client): State<Client>) -> impl IntoResponse {
+    match client.stats().await {
+        Ok(stats) => {
+            let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+            (StatusCode::OK, cors, Json(stats)).into_response()
+        }
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+    }
+}
+
+/// The Prometheus scrape: OpenMetrics when the scraper asks for it (Prometheus does),
+/// else the classic text format (curl, promtool).
+async fn scrape(State(client): State<Client>, headers: HeaderMap) -> impl IntoResponse {
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if let Err(error) = client.refresh_metrics().await {
+        tracing::debug!(%error, "scraping a stopped node");
+    }
+    let m = client.metrics();
+    let (content_type, body) = if wants_openmetrics {
+        (metrics::OPENMETRICS_CONTENT_TYPE, m.open_metrics())
+    } else {
+        (metrics::PROMETHEUS_CONTENT_TYPE, m.prometheus_text())
+    };
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 async fn healthz(State(client): State<Client>) -> impl IntoResponse {

@@ -7,11 +7,12 @@
 //! - [`upnp`]: removes UPnP port mappings on shutdown.
 //! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
-//! - [`http`]: `/api/bootstrap` and `/healthz`.
+//! - [`http`]: the page, `/api/bootstrap`, `/api/stats`, `/metrics` and `/healthz`.
+//! - [`process_metrics`]: the `process_*` series (CPU, memory, open files).
 //! - [`serve`]: `webkad serve`.
 //! - [`console`]: the stdin command console ([`nat_report`]: its `NAT` report).
 //! - [`oneshot`]: `webkad put|get|provide|providers|find-peer|send|pub|ping`.
-//! - [`output`], [`signal`]: presentation and process signals.
+//! - [`output`], [`signal`], [`stats_text`]: presentation, process signals, `STATS`.
 
 pub mod cli;
 pub mod console;
@@ -21,8 +22,10 @@ pub mod nat_report;
 pub mod node;
 pub mod oneshot;
 pub mod output;
+pub mod process_metrics;
 pub mod serve;
 pub mod signal;
+pub mod stats_text;
 pub mod swarm;
 pub mod upnp;
 pub mod webrtc_gate;

@@ -8,14 +8,17 @@ use std::{net::SocketAddr, path::PathBuf};
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
 use webkad_core::{
-    Client, Config, EventLoop, Store,
+    Client, Config, EventLoop, Metrics, Store,
     behaviour::store_limits,
+    metrics::Registry,
     store::{PersistenceError, disk::DiskStore},
 };
 
 use crate::{
     data_dir::{self, DataDir, DataDirError},
-    http, swarm,
+    http,
+    process_metrics::ProcessCollector,
+    swarm,
 };
 
 /// Everything needed to start a node.
@@ -151,8 +154,11 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     // addresses are announced unless --announce names others.
     options.config.announce_listen_addrs =
         options.announce.is_empty() && options.config.kad_mode != webkad_core::KadMode::Auto;
-    let swarm = swarm::build(keypair, certificate, store, &options.config).await?;
-    let (event_loop, client) = EventLoop::new(swarm, options.config.clone());
+    let mut registry = Registry::default();
+    ProcessCollector::register(&mut registry);
+    let swarm = swarm::build(keypair, certificate, store, &options.config, &mut registry).await?;
+    let metrics = Metrics::new(registry);
+    let (event_loop, client) = EventLoop::new(swarm, options.config.clone(), metrics);
     let event_loop = tokio::spawn(event_loop.run());
 
     let mut listen_addrs = Vec::new();

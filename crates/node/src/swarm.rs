@@ -1,6 +1,7 @@
 //! The native transport stack: TCP, QUIC, WebSocket and WebRTC-direct, with DNS
 //! resolution, noise and yamux, and the relay client.
 
+use libp2p::metrics::Registry;
 use libp2p::{
     Swarm, SwarmBuilder, Transport, core::muxing::StreamMuxerBox, identity::Keypair, noise, tcp,
     yamux,
@@ -21,12 +22,14 @@ fn err(e: impl std::fmt::Display) -> SwarmError {
     SwarmError(e.to_string())
 }
 
-/// Builds the native swarm around webkad's behaviour.
+/// Builds the native swarm around webkad's behaviour, counting every transport's bytes
+/// in `registry`.
 pub async fn build(
     keypair: Keypair,
     certificate: Certificate,
     store: Store,
     config: &Config,
+    registry: &mut Registry,
 ) -> Result<Swarm<Behaviour>, SwarmError> {
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -57,6 +60,7 @@ pub async fn build(
         .await?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(err)?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key, relay_client| {
             Behaviour::new(key, relay_client, store, config)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)

@@ -53,6 +53,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
         .env("WEBKAD_REQUIRE_BROWSER", "1")
         // CI runs as root: the NAT tests build network namespaces and must not skip.
         .env("WEBKAD_REQUIRE_NETNS", "1")
+        .env("WEBKAD_REQUIRE_PROMTOOL", "1")
         .env("WEBKAD_BROWSER_TEST_WASM", &wasm_tests)
         .env("WEBKAD_WEB_DIR", dist_dir());
     run_step("test", &mut tests)?;

@@ -10,7 +10,7 @@ use web_time::Instant;
 use super::{EventLoop, answer};
 use crate::{
     addr,
-    client::{Addresses, Command, NodeStats, PeerSummary, PingTarget, Reply},
+    client::{Addresses, Command, PeerSummary, PingTarget, Reply},
     error::Error,
 };
 
@@ -80,12 +80,12 @@ impl EventLoop {
             #[cfg(not(target_arch = "wasm32"))]
             Command::Nat(reply) => answer(reply, Ok(self.nat_status())),
             Command::Stats(reply) => {
-                let stats = NodeStats {
-                    connected_peers: self.peers.len(),
-                    routing_table_size: self.routing_table_size(),
-                    store: self.swarm.behaviour_mut().kad.store_mut().stats(),
-                };
+                let stats = self.node_stats();
                 answer(reply, Ok(stats));
+            }
+            Command::RefreshMetrics(reply) => {
+                self.refresh_gauges();
+                answer(reply, Ok(()));
             }
             Command::Subscribe(reply) => {
                 let receiver = self.subscribe();

@@ -22,6 +22,7 @@ const DISCOVER_LIMIT: u64 = 256;
 impl EventLoop {
     /// Periodic upkeep: registrations due for refreshing, discovery, relayed rooms.
     pub(super) fn on_tick(&mut self) {
+        self.refresh_gauges();
         self.register_where_due();
         let now = Instant::now();
         if self.config.rendezvous.discover.is_some()

@@ -50,6 +50,8 @@ impl EventLoop {
                 let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
                 if record.key.as_ref().len() > self.config.max_key_bytes {
                     tracing::warn!(%source, "refused a record with an oversized key");
+                    self.metrics
+                        .record_rejected("record", "key_too_large", "remote");
                     return;
                 }
                 match self.swarm.behaviour_mut().kad.store_mut().put(record) {
@@ -57,7 +59,11 @@ impl EventLoop {
                         key,
                         from: source.to_string(),
                     }),
-                    Err(error) => tracing::warn!(%source, %error, "refused a record"),
+                    Err(error) => {
+                        tracing::warn!(%source, %error, "refused a record");
+                        let reason = super::observe::store_error_reason(&error);
+                        self.metrics.record_rejected("record", reason, "remote");
+                    }
                 }
             }
             InboundRequest::AddProvider {
@@ -66,6 +72,8 @@ impl EventLoop {
                 let provider = record.provider;
                 if record.key.as_ref().len() > self.config.max_key_bytes {
                     tracing::warn!(%provider, "refused a provider record with an oversized key");
+                    self.metrics
+                        .record_rejected("provider", "key_too_large", "remote");
                     return;
                 }
                 let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
@@ -75,7 +83,11 @@ impl EventLoop {
                         key,
                         provider: provider.to_string(),
                     }),
-                    Err(error) => tracing::warn!(%provider, %error, "refused a provider record"),
+                    Err(error) => {
+                        tracing::warn!(%provider, %error, "refused a provider record");
+                        let reason = super::observe::store_error_reason(&error);
+                        self.metrics.record_rejected("provider", reason, "remote");
+                    }
                 }
             }
             _ => {}

@@ -409,7 +409,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
-        let text = e.to_string();
+        // Some libp2p errors list their causes on lines of their own (`…occurred:\n - x`):
+        // a reason is shown on one line.
+        let text = e
+            .to_string()
+            .lines()
+            .map(|line| line.trim().trim_start_matches("- "))
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
