@@ -66,12 +66,6 @@ impl Metrics {
         }
     }
 
-    /// A registry with nothing but webkad's and libp2p's protocol series: for nodes built
-    /// without bandwidth metrics (tests, tools).
-    pub fn unregistered() -> Self {
-        Self::new(Registry::default())
-    }
-
     /// The scrape in OpenMetrics text.
     pub fn open_metrics(&self) -> String {
         let mut text = String::new();

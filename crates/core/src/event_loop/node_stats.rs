@@ -29,12 +29,14 @@ impl EventLoop {
         self.metrics.stats(live)
     }
 
-    /// Sets the routing-table and store gauges (called every tick and before a snapshot).
+    /// Sets the gauges derived from the loop's state: connected peers, routing table, store
+    /// (called every tick, before a scrape and before a snapshot).
     pub(super) fn refresh_gauges(&mut self) {
         let routing = self.routing_table_size();
         let store = self.swarm.behaviour_mut().kad.store_mut().stats();
         let own = self.metrics.own();
         own.routing_table_peers.set(gauge(routing as u64));
+        own.peers_connected.set(gauge(self.peers.len() as u64));
         for (kind, count) in [
             ("record", store.records),
             ("provider", store.provider_records),

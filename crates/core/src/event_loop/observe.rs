@@ -2,7 +2,9 @@
 //! loop acts on it, so counting never changes what the node does.
 
 use libp2p::{
-    PeerId, connection_limits, kad, rendezvous, request_response,
+    PeerId, connection_limits,
+    core::ConnectedPoint,
+    kad, rendezvous, request_response,
     swarm::{ConnectionError, DialError, ListenError, SwarmEvent},
 };
 
@@ -32,16 +34,11 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                let remote = addr::remote_addr(endpoint, *peer_id);
-                let transport = addr::transport_name(&remote);
-                let direction = direction(endpoint.is_dialer());
-                let own = metrics.own();
-                own.connections
-                    .get_or_create(&[("transport", transport), ("direction", direction)])
+                metrics
+                    .own()
+                    .connections
+                    .get_or_create(&connection_labels(*peer_id, endpoint))
                     .inc();
-                if !self.peers.contains_key(peer_id) {
-                    own.peers_connected.inc();
-                }
                 if endpoint.is_dialer() {
                     let method = self.dial_method(Some(*peer_id), *connection_id);
                     self.note_discovered(*peer_id, method);
@@ -50,36 +47,20 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                connection_id,
+                endpoint,
                 cause,
-                num_established,
                 ..
             } => {
-                let Some(info) = self
-                    .peers
-                    .get(peer_id)
-                    .and_then(|p| p.connections.get(connection_id))
-                else {
-                    return;
-                };
-                let transport = addr::transport_name(&info.addr);
+                let labels = connection_labels(*peer_id, endpoint);
                 let own = metrics.own();
-                own.connections
-                    .get_or_create(&[
-                        ("transport", transport),
-                        ("direction", direction(info.dialer)),
-                    ])
-                    .dec();
-                if *num_established == 0 {
-                    own.peers_connected.dec();
-                }
+                own.connections.get_or_create(&labels).dec();
                 let cause = match cause {
                     None => "local",
                     Some(ConnectionError::KeepAliveTimeout) => "idle",
                     Some(ConnectionError::IO(_)) => "io",
                 };
                 own.connections_closed
-                    .get_or_create(&[("transport", transport), ("cause", cause)])
+                    .get_or_create(&[("transport", labels[0].1), ("cause", cause)])
                     .inc();
             }
             SwarmEvent::OutgoingConnectionError {
@@ -265,8 +246,15 @@ fn observe_messages(metrics: &Metrics, event: &request_response::Event<Vec<u8>, 
     }
 }
 
-fn direction(dialer: bool) -> &'static str {
-    if dialer { "outbound" } else { "inbound" }
+/// The `transport` and `direction` labels of a connection.
+fn connection_labels(peer: PeerId, endpoint: &ConnectedPoint) -> [(&'static str, &'static str); 2] {
+    let transport = addr::transport_name(&addr::remote_addr(endpoint, peer));
+    let direction = if endpoint.is_dialer() {
+        "outbound"
+    } else {
+        "inbound"
+    };
+    [("transport", transport), ("direction", direction)]
 }
 
 fn dial_outcome(metrics: &Metrics, method: DiscoveryMethod, outcome: &'static str) {

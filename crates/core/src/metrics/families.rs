@@ -87,6 +87,27 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation.
+    pub const ALL: [Self; 12] = [
+        Self::Put,
+        Self::Get,
+        Self::Provide,
+        Self::FindProviders,
+        Self::FindPeer,
+        Self::Bootstrap,
+        Self::Dial,
+        Self::Ping,
+        Self::Send,
+        Self::Publish,
+        Self::Discover,
+        Self::Reserve,
+    ];
+
+    /// The operation an `operation` label value names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == label)
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +132,11 @@ impl Operation {
             self,
             Self::Put | Self::Get | Self::Provide | Self::FindProviders | Self::FindPeer
         )
+    }
+
+    /// Whether it speaks Kademlia: a query, or a routing-table refresh.
+    pub fn uses_kad(self) -> bool {
+        self.is_dht_query() || self == Self::Bootstrap
     }
 }
 

@@ -6,7 +6,7 @@ use super::{
     Bandwidth, Bucket, Connections, Count, Discovery, DiscoveryCounts, Latency, LatencyHistogram,
     OperationLatency, PeerRtt, ProtocolUsage, Resources, Security, TransportBytes,
 };
-use crate::metrics::Sample;
+use crate::metrics::{Operation, Sample};
 
 /// A scrape, queried by name and labels.
 pub(super) struct Samples<'a>(pub(super) &'a [Sample]);
@@ -103,12 +103,7 @@ impl Samples<'_> {
 
     pub(super) fn latency(&self, peers: Vec<PeerRtt>) -> Latency {
         const OPS: &str = "webkad_operation_duration_seconds";
-        let dht = |s: &Sample| {
-            matches!(
-                s.label("operation"),
-                Some("put" | "get" | "provide" | "find_providers" | "find_peer")
-            )
-        };
+        let dht = |s: &Sample| operation(s).is_some_and(Operation::is_dht_query);
         let outcomes = self.operation_outcomes();
         let operations = outcomes
             .into_iter()
@@ -223,12 +218,7 @@ impl Samples<'_> {
         }
         let kad_out: u64 = self
             .named("webkad_operations_total")
-            .filter(|s| {
-                matches!(
-                    s.label("operation"),
-                    Some("put" | "get" | "provide" | "find_providers" | "find_peer" | "bootstrap")
-                )
-            })
+            .filter(|s| operation(s).is_some_and(Operation::uses_kad))
             .map(|s| as_count(s.value))
             .sum();
         add(
@@ -303,6 +293,11 @@ impl Samples<'_> {
             by_kind,
         }
     }
+}
+
+/// The operation a sample of an operation series is about.
+fn operation(s: &Sample) -> Option<Operation> {
+    s.label("operation").and_then(Operation::from_label)
 }
 
 fn counts(map: BTreeMap<String, u64>) -> Vec<Count> {
