@@ -6,7 +6,12 @@
 pub mod netns;
 pub mod webdriver;
 
-use std::{future::Future, path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use libp2p::Multiaddr;
 use tokio::{
@@ -107,16 +112,25 @@ pub struct Output {
 
 /// Runs `webkad <args>` to completion (bounded), with stdin closed.
 pub async fn webkad(args: &[&str]) -> Output {
-    let run = Command::new(webkad_bin())
+    webkad_with(
+        Command::new(webkad_bin()),
+        args,
+        &format!("webkad {args:?}"),
+    )
+    .await
+}
+
+/// Like [`webkad`], with the binary run by `command` (e.g. wrapped in `ip netns exec`);
+/// `what` names the run in a timeout message.
+pub async fn webkad_with(mut command: Command, args: &[&str], what: &str) -> Output {
+    let run = command
         .args(args)
         .env_remove("WEBKAD_BOOTSTRAP")
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
-    let out = within(&format!("webkad {args:?}"), run)
-        .await
-        .expect("webkad runs");
+    let out = within(what, run).await.expect("webkad runs");
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -259,6 +273,22 @@ impl ServeProcess {
             .expect("wait");
         (status.code().unwrap_or(-1), rest)
     }
+}
+
+/// `webkad serve` serving the built page in `web_dir` on HTTP port `http_port` (fixed, so a
+/// restart comes back where the page looks) and free loopback ports, with `flags` (e.g.
+/// `--data-dir DIR` to come back with the same PeerId and certhash, or `--ephemeral`).
+pub async fn serve_page(web_dir: &Path, http_port: u16, flags: &[&str]) -> ServeProcess {
+    let http = format!("127.0.0.1:{http_port}");
+    let mut args = vec![
+        "--web-dir",
+        web_dir.to_str().expect("utf-8 path"),
+        "--http",
+        &http,
+    ];
+    args.extend(LOOPBACK_LISTEN);
+    args.extend(flags);
+    ServeProcess::start(&args).await
 }
 
 /// Fetches `url` with a plain HTTP/1.1 GET on 127.0.0.1 and returns (status, body).

@@ -27,7 +27,7 @@ use std::{
 
 use tokio::process::Command;
 
-use crate::{Output, STEP, ServeProcess, webkad_bin, within};
+use crate::{Output, STEP, ServeProcess, webkad_bin, webkad_with, within};
 
 /// The internet's bridge address, where the bootstrap node (and relay) listens.
 pub const INTERNET_IP: &str = "11.0.0.1";
@@ -404,23 +404,11 @@ impl Lab {
 
     /// `webkad <args>` inside namespace `name`, to completion (bounded).
     pub async fn webkad(&self, name: &str, args: &[&str]) -> Output {
-        let run = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &self.ns(name)])
-            .arg(webkad_bin())
-            .args(args)
-            .env("RUST_LOG", "error")
-            .env_remove("WEBKAD_BOOTSTRAP")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = within(&format!("webkad {args:?} in {name}"), run)
-            .await
-            .expect("webkad runs");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+            .arg(webkad_bin());
+        webkad_with(command, args, &format!("webkad {args:?} in {name}")).await
     }
 
     /// GET `path` from the HTTP server at `host:port` inside namespace `name` (bash's

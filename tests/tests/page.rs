@@ -8,33 +8,18 @@
 use std::path::{Path, PathBuf};
 
 use webkad_tests::{
-    LOOPBACK_LISTEN, ServeProcess, free_port,
+    free_port, serve_page,
     webdriver::{Chromedriver, page_ready},
     webkad, within,
 };
-
-/// `webkad serve` on fixed ports (so a restart comes back where the page looks), with a
-/// data dir (so it comes back with the same PeerId and certhash), serving `web_dir`.
-async fn serve_page(data_dir: &Path, web_dir: &Path, http_port: u16) -> ServeProcess {
-    let http = format!("127.0.0.1:{http_port}");
-    let mut args = vec![
-        "--data-dir",
-        data_dir.to_str().expect("utf-8 path"),
-        "--web-dir",
-        web_dir.to_str().expect("utf-8 path"),
-        "--http",
-        &http,
-    ];
-    args.extend(LOOPBACK_LISTEN);
-    ServeProcess::start(&args).await
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
     let Some(web_dir) = page_ready() else { return };
     let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().to_str().expect("utf-8 path");
     let port = free_port();
-    let node = serve_page(data.path(), &web_dir, port).await;
+    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     let boot = node.addr("/tcp/");
     let driver = Chromedriver::start().await;
     let page = driver.session(&[]).await;
@@ -124,7 +109,7 @@ async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
         !s.contains("joined")
     })
     .await;
-    let node = serve_page(data.path(), &web_dir, port).await;
+    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     page.wait_joined().await;
     assert_eq!(page.text("peer-id").await, peer_id);
     page.submit(&[("get-key", "page-key")], "get-btn", |r| {
@@ -140,8 +125,9 @@ async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
 async fn with_webrtc_direct_broken_the_page_still_joins_over_websocket() {
     let Some(web_dir) = page_ready() else { return };
     let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().to_str().expect("utf-8 path");
     let port = free_port();
-    let node = serve_page(data.path(), &web_dir, port).await;
+    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     let driver = Chromedriver::start().await;
     // The field trial that breaks today's WebRTC-direct handshake (the SDP ufrag munging).
     let page = driver

@@ -4,28 +4,10 @@
 //!
 //! Needs the built page and chromedriver, like `page.rs`.
 
-use std::path::Path;
-
 use webkad_tests::{
-    LOOPBACK_LISTEN, ServeProcess, free_port,
+    free_port, serve_page,
     webdriver::{Browser, Chromedriver, page_ready},
 };
-
-/// `webkad serve` on a fixed HTTP port with a data dir, so a restart comes back where the
-/// page looks, with the same PeerId and certhash.
-async fn serve_page(data_dir: &Path, web_dir: &Path, http_port: u16) -> ServeProcess {
-    let http = format!("127.0.0.1:{http_port}");
-    let mut args = vec![
-        "--data-dir",
-        data_dir.to_str().expect("utf-8 path"),
-        "--web-dir",
-        web_dir.to_str().expect("utf-8 path"),
-        "--http",
-        &http,
-    ];
-    args.extend(LOOPBACK_LISTEN);
-    ServeProcess::start(&args).await
-}
 
 /// An attribute as a number (`None` when absent, empty or not a number).
 async fn number(page: &Browser, id: &str, name: &str) -> Option<f64> {
@@ -52,8 +34,9 @@ async fn next_tick(page: &Browser) {
 async fn the_metrics_panel_shows_traffic_rtt_connections_and_dht_latency() {
     let Some(web_dir) = page_ready() else { return };
     let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().to_str().expect("utf-8 path");
     let port = free_port();
-    let node = serve_page(data.path(), &web_dir, port).await;
+    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     let driver = Chromedriver::start().await;
     let page = driver.session(&[]).await;
     page.goto(&format!("http://127.0.0.1:{port}/")).await;
@@ -150,7 +133,7 @@ async fn the_metrics_panel_shows_traffic_rtt_connections_and_dht_latency() {
         !s.contains("joined")
     })
     .await;
-    let node = serve_page(data.path(), &web_dir, port).await;
+    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     page.wait_joined().await;
     page.wait_attr("conn-count", "data-open", "a connection again", |v| {
         v.parse::<u64>().is_ok_and(|n| n >= 1)

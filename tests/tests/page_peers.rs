@@ -7,25 +7,10 @@
 //! Needs the built page and chromedriver, like `page.rs`.
 
 use webkad_tests::{
-    LOOPBACK_LISTEN, ServeProcess, free_port,
+    free_port, serve_page,
     webdriver::{Browser, Chromedriver, page_ready},
     webkad,
 };
-
-/// `webkad serve --ephemeral` serving the page, with `extra` flags.
-async fn serve(web_dir: &std::path::Path, http_port: u16, extra: &[&str]) -> ServeProcess {
-    let http = format!("127.0.0.1:{http_port}");
-    let mut args = vec![
-        "--ephemeral",
-        "--web-dir",
-        web_dir.to_str().expect("utf-8 path"),
-        "--http",
-        &http,
-    ];
-    args.extend(LOOPBACK_LISTEN);
-    args.extend(extra);
-    ServeProcess::start(&args).await
-}
 
 /// Opens the page and waits until it joined; answers the page's PeerId.
 async fn open(page: &Browser, url: &str) -> String {
@@ -76,7 +61,7 @@ async fn post(page: &Browser, text: &str) {
 async fn two_pages_find_each_other_message_and_chat_with_a_native_node() {
     let Some(web_dir) = page_ready() else { return };
     let port = free_port();
-    let mut node = serve(&web_dir, port, &[]).await;
+    let mut node = serve_page(&web_dir, port, &["--ephemeral"]).await;
     let boot = node.addr("/tcp/");
     let url = format!("http://127.0.0.1:{port}/");
     let driver = Chromedriver::start().await;
@@ -193,7 +178,12 @@ async fn a_page_reservation_survives_its_renewal_and_stays_reachable() {
     let Some(web_dir) = page_ready() else { return };
     let port = free_port();
     // Reservations last 4 s, so the page renews every 3 s.
-    let node = serve(&web_dir, port, &["--relay-reservation-ttl", "4"]).await;
+    let node = serve_page(
+        &web_dir,
+        port,
+        &["--ephemeral", "--relay-reservation-ttl", "4"],
+    )
+    .await;
     let boot = node.addr("/tcp/");
     let url = format!("http://127.0.0.1:{port}/");
     let driver = Chromedriver::start().await;
