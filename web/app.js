@@ -442,28 +442,40 @@ function onEvent(ev) {
   if (ev.type !== "listening" && ev.type !== "listener_closed") schedulePeers();
 }
 
-let peersTimer = 0;
-let peersBusy = null; // the node a peers() call is out to
-function schedulePeers() {
-  clearTimeout(peersTimer);
-  peersTimer = setTimeout(refreshPeers, 50);
+/**
+ * A refresh that runs at most once at a time per node: `run()` starts it now, `schedule()`
+ * after `debounceMs` (a burst of events makes one call). `work(node)` gets the current node.
+ */
+function coalesced(work, debounceMs, what) {
+  let timer = 0;
+  let busy = null; // the node a call is out to
+  async function run() {
+    clearTimeout(timer);
+    const node = state.node;
+    if (!node || busy === node) return;
+    busy = node;
+    try {
+      await work(node);
+    } catch (e) {
+      // a stopped node: keep what is shown
+      console.debug(`${what} failed`, e);
+    } finally {
+      if (busy === node) busy = null;
+    }
+  }
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(run, debounceMs);
+  }
+  return { run, schedule };
 }
 
-async function refreshPeers() {
-  clearTimeout(peersTimer);
-  const node = state.node;
-  if (!node || peersBusy === node) return;
-  peersBusy = node;
-  try {
-    const peers = await node.peers();
-    if (node === state.node) renderPeers(peers);
-  } catch (e) {
-    // a stopped node: keep the last list
-    console.debug("peers() failed", e);
-  } finally {
-    if (peersBusy === node) peersBusy = null;
-  }
-}
+const peersRefresh = coalesced(async (node) => {
+  const peers = await node.peers();
+  if (node === state.node) renderPeers(peers);
+}, 50, "peers()");
+const refreshPeers = peersRefresh.run;
+const schedulePeers = peersRefresh.schedule;
 
 function renderPeers(peers) {
   peers.sort((a, b) => (b.peer_id === state.bootstrapPeer) - (a.peer_id === state.bootstrapPeer) || (a.peer_id < b.peer_id ? -1 : 1));
@@ -674,46 +686,32 @@ function mergeBrowserPeers(list, now = performance.now()) {
   renderBrowserPeers();
 }
 
-let socialTimer = 0;
-let socialBusy = null; // the node a refresh is out to
-function scheduleSocial() {
-  clearTimeout(socialTimer);
-  socialTimer = setTimeout(refreshSocial, 100);
-}
-
-/** Every ~2 s: the browser peers' reachability and the room's members. */
-async function refreshSocial() {
-  clearTimeout(socialTimer);
-  const node = state.node;
-  if (!node || socialBusy === node || state.phase !== "joined") return;
-  socialBusy = node;
-  try {
-    if (typeof node.browserPeers === "function") {
-      const list = await node.browserPeers();
-      if (node !== state.node) return;
-      const now = performance.now();
-      const listed = new Set(list.map((p) => p.peer_id));
-      // Events say who comes and goes; a peer the node no longer lists twice in a row (and
-      // not announced just now) is gone too, e.g. known only to a node this page replaced.
-      for (const [id, p] of state.bpeers) {
-        if (!listed.has(id) && now - p.seenAt > 2 * SOCIAL_EVERY_MS && ++p.misses >= 2) state.bpeers.delete(id);
-      }
-      mergeBrowserPeers(list, now);
+/** Every ~2 s while joined: the browser peers' reachability and the room's members. */
+const socialRefresh = coalesced(async (node) => {
+  if (state.phase !== "joined") return;
+  if (typeof node.browserPeers === "function") {
+    const list = await node.browserPeers();
+    if (node !== state.node) return;
+    const now = performance.now();
+    const listed = new Set(list.map((p) => p.peer_id));
+    // Events say who comes and goes; a peer the node no longer lists twice in a row (and
+    // not announced just now) is gone too, e.g. known only to a node this page replaced.
+    for (const [id, p] of state.bpeers) {
+      if (!listed.has(id) && now - p.seenAt > 2 * SOCIAL_EVERY_MS && ++p.misses >= 2) state.bpeers.delete(id);
     }
-    if (state.room && state.roomLive && typeof node.rooms === "function") {
-      const rooms = await node.rooms();
-      const room = node === state.node && rooms.find((r) => r.topic === state.room);
-      if (room) {
-        state.roomPeers = new Set(room.peers.filter((p) => p !== node.peerId));
-        renderRoom();
-      }
-    }
-  } catch (e) {
-    console.debug("refreshing browser peers / rooms failed", e);
-  } finally {
-    if (socialBusy === node) socialBusy = null;
+    mergeBrowserPeers(list, now);
   }
-}
+  if (state.room && state.roomLive && typeof node.rooms === "function") {
+    const rooms = await node.rooms();
+    const room = node === state.node && rooms.find((r) => r.topic === state.room);
+    if (room) {
+      state.roomPeers = new Set(room.peers.filter((p) => p !== node.peerId));
+      renderRoom();
+    }
+  }
+}, 100, "refreshing browser peers / rooms");
+const refreshSocial = socialRefresh.run;
+const scheduleSocial = socialRefresh.schedule;
 
 function reachability(p) {
   if (p.connected) return ["connected", p.transport, p.rtt_ms == null ? null : ms1(p.rtt_ms)].filter(Boolean).join(" · ");
