@@ -200,6 +200,27 @@ impl Browser {
             .await
     }
 
+    /// Stops `node`, waits until the page notices, starts the node again with
+    /// [`serve_page`](crate::serve_page)`(web_dir, port, flags)` and waits until the page
+    /// rejoined by itself; answers the new node.
+    pub async fn rejoin_after_restart(
+        &self,
+        node: crate::ServeProcess,
+        web_dir: &Path,
+        port: u16,
+        flags: &[&str],
+    ) -> crate::ServeProcess {
+        let (code, _) = node.terminate().await;
+        assert_eq!(code, 0, "the node stops cleanly");
+        self.wait_text("status", "noticing the node is gone", |s| {
+            !s.contains("joined")
+        })
+        .await;
+        let node = crate::serve_page(web_dir, port, flags).await;
+        self.wait_joined().await;
+        node
+    }
+
     /// Replaces the value of the input `id` with `text`.
     pub async fn fill(&self, id: &str, text: &str) {
         let input = self

@@ -103,14 +103,9 @@ async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
     );
 
     // The node goes away: the page says so, then rejoins by itself when it is back.
-    let (code, _) = node.terminate().await;
-    assert_eq!(code, 0);
-    page.wait_text("status", "noticing the node is gone", |s| {
-        !s.contains("joined")
-    })
-    .await;
-    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
-    page.wait_joined().await;
+    let node = page
+        .rejoin_after_restart(node, &web_dir, port, &["--data-dir", data_dir])
+        .await;
     assert_eq!(page.text("peer-id").await, peer_id);
     page.submit(&[("get-key", "page-key")], "get-btn", |r| {
         r.contains("typed into the page")

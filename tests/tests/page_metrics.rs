@@ -127,14 +127,9 @@ async fn the_metrics_panel_shows_traffic_rtt_connections_and_dht_latency() {
     );
 
     // The node restarts: the panel follows the page through its rejoin (or its new node).
-    let (code, _) = node.terminate().await;
-    assert_eq!(code, 0);
-    page.wait_text("status", "noticing the node is gone", |s| {
-        !s.contains("joined")
-    })
-    .await;
-    let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
-    page.wait_joined().await;
+    let node = page
+        .rejoin_after_restart(node, &web_dir, port, &["--data-dir", data_dir])
+        .await;
     page.wait_attr("conn-count", "data-open", "a connection again", |v| {
         v.parse::<u64>().is_ok_and(|n| n >= 1)
     })
