@@ -33,9 +33,10 @@ export interface Connected {
   transport: string;
   /** Peers in the Kademlia routing table once the bootstrap query was answered. */
   routing_table_size: number;
-  /** Where other peers reach this page through the bootstrap node's relay (null when the
-   *  reservation was refused). */
-  relay_addr: string | null;
+  /** Where other peers will reach this page through the bootstrap node's relay: resolves
+   *  the `/p2p-circuit` address once the reservation is accepted, or null when it is
+   *  refused. `connect` does not wait for it (a `reservation_accepted` event comes too). */
+  relay: Promise<string | null>;
 }
 /** Options of `connect`. */
 export interface ConnectOptions {
@@ -180,24 +181,32 @@ impl WebkadNode {
         // bootstrap node's circuit relay, at the address its provider records carry.
         let relay = addr::with_peer_id(&addr, peer);
         self.bootstrap.replace(Some(relay.clone()));
-        let (bootstrapped, reserved) = futures::join!(
-            join::bootstrap_when_routed(&self.client, events),
-            self.client.reserve(Some(relay))
-        );
-        let size = bootstrapped.map_err(js_error)?;
-        let relay_addr = match reserved {
-            Ok(addr) => JsValue::from(addr.to_string()),
-            Err(error) => {
-                tracing::warn!(%error, "no relay reservation: this page cannot be reached");
-                JsValue::NULL
+        // `joined` is: connected, routed and answered by the DHT. The reservation runs
+        // beside the bootstrap query and never delays it.
+        let client = self.client.clone();
+        let reserved = wasm_bindgen_futures::future_to_promise(async move {
+            match client.reserve(Some(relay)).await {
+                Ok(addr) => Ok(JsValue::from(addr.to_string())),
+                Err(error) => {
+                    tracing::warn!(%error, "no relay reservation: this page cannot be reached");
+                    Ok(JsValue::NULL)
+                }
             }
-        };
+        });
+        // The node behind /api/bootstrap serves the DHT: query it now, beside identify.
+        self.client
+            .add_dht_server(peer, addr.clone())
+            .await
+            .map_err(js_error)?;
+        let size = join::bootstrap_when_routed(&self.client, events)
+            .await
+            .map_err(js_error)?;
         js_object(&[
             ("peer_id", peer.to_string().into()),
             ("addr", addr.to_string().into()),
             ("transport", addr::transport_name(&addr).into()),
             ("routing_table_size", (size as u32).into()),
-            ("relay_addr", relay_addr),
+            ("relay", reserved.into()),
         ])
     }
 

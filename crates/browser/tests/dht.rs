@@ -97,7 +97,12 @@ async fn joins_over_websocket_and_pings_the_bootstrap() {
         .as_f64()
         .expect("size");
     assert!(size >= 1.0, "the routing table holds the bootstrap node");
-    let relay = text(&connected, "relay_addr").expect("a relay reservation");
+    let relay = field(&connected, "relay");
+    let relay = JsFuture::from(relay.unchecked_into::<js_sys::Promise>())
+        .await
+        .expect("the reservation promise resolves")
+        .as_string()
+        .expect("a relay reservation");
     assert!(
         relay.contains("/p2p-circuit"),
         "reachable through the relay: {relay}"

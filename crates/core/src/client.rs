@@ -117,6 +117,9 @@ pub enum Command {
     AddExternalAddress(Multiaddr, Reply<()>),
     /// Dial an address (with `/p2p/` or not); answers the peer it reached.
     Dial(Multiaddr, Reply<PeerId>),
+    /// Put a peer known to serve the DHT (a bootstrap node just dialed) in the routing table
+    /// at once, without waiting for identify to say so.
+    AddDhtServer(PeerId, Multiaddr, Reply<()>),
     /// Refresh the routing table; answers the routing table size when done.
     Bootstrap(Reply<usize>),
     /// Store a record in the DHT.
@@ -241,7 +244,16 @@ impl Client {
             .await
     }
 
-    /// Refreshes the routing table; returns how many peers it holds afterwards.
+    /// Puts `peer`, known to serve the DHT at `addr` (a bootstrap node this node dialed), in
+    /// the routing table now, so a query can start in the same round trip as identify
+    /// instead of after it. Kademlia drops it again if it turns out not to serve.
+    pub async fn add_dht_server(&self, peer: PeerId, addr: Multiaddr) -> Result<(), Error> {
+        self.call(|r| Command::AddDhtServer(peer, addr, r)).await
+    }
+
+    /// Refreshes the routing table; returns how many peers it holds once the network has
+    /// answered the lookup of this node's own key (the refresh of farther buckets goes on
+    /// in the background and ends with [`Event::Bootstrapped`]).
     pub async fn bootstrap(&self) -> Result<usize, Error> {
         self.timed(Operation::Bootstrap, Command::Bootstrap).await
     }

@@ -35,6 +35,11 @@ impl EventLoop {
                     (Err(e), _) => answer(reply, Err(unreachable(&addr, &e))),
                 }
             }
+            Command::AddDhtServer(peer, addr, reply) => {
+                let update = self.swarm.behaviour_mut().kad.add_address(&peer, addr);
+                tracing::debug!(%peer, ?update, "bootstrap server added to the routing table");
+                answer(reply, Ok(()));
+            }
             Command::Bootstrap(reply) => match self.swarm.behaviour_mut().kad.bootstrap() {
                 Ok(id) => _ = self.pending.bootstrap.insert(id, reply),
                 Err(_) => answer(reply, Err(Error::NoKnownPeers)),

@@ -97,12 +97,15 @@ impl EventLoop {
     fn on_query_progress(&mut self, id: QueryId, result: QueryResult, last: bool) {
         match result {
             QueryResult::Bootstrap(result) => {
-                if !last {
-                    return;
-                }
+                // The caller is answered at the first step (the lookup of our own key:
+                // the network's first answer); the refreshes of farther buckets that follow
+                // are sequential queries of their own, and joining need not wait for them.
                 let size = self.routing_table_size();
                 if let Some(reply) = self.pending.bootstrap.remove(&id) {
                     answer(reply, Ok(size));
+                }
+                if !last {
+                    return;
                 }
                 match result {
                     Ok(BootstrapOk { .. }) => {
