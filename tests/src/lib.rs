@@ -4,6 +4,8 @@
 //! ([`ServeProcess`] kills its child by PID on drop).
 
 pub mod netns;
+pub mod page_bytes;
+pub mod shaped;
 pub mod webdriver;
 
 use std::{
@@ -298,6 +300,36 @@ pub async fn http_get(url: &str) -> (u16, String) {
 
 /// [`http_get`] with extra request headers such as `("Accept", "...")`.
 pub async fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let response = http_fetch(url, headers).await;
+    (
+        response.status,
+        String::from_utf8_lossy(&response.body).into_owned(),
+    )
+}
+
+/// A raw HTTP response: status, header block, body bytes.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
+    /// The body bytes, as sent (still encoded).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// A plain HTTP/1.1 GET of `url` on 127.0.0.1 with extra request `headers`.
+pub async fn http_fetch(url: &str, headers: &[(&str, &str)]) -> HttpResponse {
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -318,19 +350,21 @@ pub async fn http_get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String)
         tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut response)
             .await
             .expect("read response");
-        String::from_utf8_lossy(&response).into_owned()
+        response
     };
     let response = within("http get", fetch).await;
-    let status = response
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("http status");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    HttpResponse { status, head, body }
 }
 
 /// The workspace's root directory.

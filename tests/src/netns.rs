@@ -113,8 +113,9 @@ fn run_with_input(program: &str, args: &[&str], input: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Why namespaces cannot be used here, if they cannot.
-fn unavailable() -> Option<String> {
+/// Why namespaces cannot be used here, if they cannot (and, when `nft` is asked for, why
+/// nftables cannot).
+fn unavailable(nft: bool) -> Option<String> {
     let probe = format!("{PREFIX}{}-probe", std::process::id());
     let out = std::process::Command::new("ip")
         .args(["netns", "add", &probe])
@@ -129,7 +130,7 @@ fn unavailable() -> Option<String> {
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", &probe])
                 .output();
-            if Path::new("/usr/sbin/nft").exists() {
+            if !nft || Path::new("/usr/sbin/nft").exists() {
                 None
             } else {
                 Some("nft is missing (Debian package nftables)".to_owned())
@@ -167,8 +168,17 @@ impl Lab {
     /// A new, empty lab, or `None` (with a message) when namespaces are not permitted and
     /// [`REQUIRE_VAR`] is unset. Waits for the other NAT tests of this process to finish.
     pub async fn new(test: &str) -> Option<Self> {
+        Self::open(test, true).await
+    }
+
+    /// Like [`new`](Self::new), for a lab that needs no nftables (no NAT gateway).
+    pub async fn without_nft(test: &str) -> Option<Self> {
+        Self::open(test, false).await
+    }
+
+    async fn open(test: &str, nft: bool) -> Option<Self> {
         let serial = SERIAL.lock().await;
-        if let Some(why) = unavailable() {
+        if let Some(why) = unavailable(nft) {
             assert!(
                 std::env::var_os(REQUIRE_VAR).is_none(),
                 "{test}: {why} ({REQUIRE_VAR} is set)"
@@ -472,6 +482,18 @@ impl Drop for Lab {
             let _ = daemon.wait();
         }
         for ns in self.namespaces.iter().rev() {
+            // What the lab's processes started there (a browser under chromedriver) dies
+            // with the namespace: `ip netns del` alone would leave it running.
+            let pids = std::process::Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for pid in pids.split_whitespace() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", pid])
+                    .output();
+            }
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", ns])
                 .output();

@@ -45,36 +45,57 @@ pub fn page_ready() -> Option<PathBuf> {
     None
 }
 
-/// A running chromedriver on a free 127.0.0.1 port; killed on drop.
+/// A running chromedriver the test reaches over 127.0.0.1; killed on drop.
 pub struct Chromedriver {
     child: Child,
     url: String,
+    /// Chromium arguments every session gets (see [`with_session_args`](Self::with_session_args)).
+    session_args: Vec<String>,
 }
 
 impl Chromedriver {
-    /// Starts chromedriver and waits until it answers.
+    /// Starts chromedriver on a free 127.0.0.1 port and waits until it answers.
     pub async fn start() -> Self {
         let port = crate::free_port();
-        let child = Command::new(CHROMEDRIVER)
+        Self::start_with(
+            Command::new(CHROMEDRIVER),
+            port,
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .await
+    }
+
+    /// Starts chromedriver on `port` with `command`, which runs [`CHROMEDRIVER`] (e.g.
+    /// `ip netns exec <ns> /usr/bin/chromedriver`: `ip` execs it, so the child's PID is
+    /// chromedriver's); the test reaches it at `url` (e.g. a forward into the namespace).
+    /// Waits until `GET <url>/status` answers.
+    pub async fn start_with(mut command: Command, port: u16, url: &str) -> Self {
+        let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        while !answers(url).await {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "chromedriver never listened"
+                "chromedriver never answered at {url}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { child, url }
+        Self {
+            child,
+            url: url.to_owned(),
+            session_args: Vec::new(),
+        }
+    }
+
+    /// Adds Chromium arguments to every later [`session`](Self::session).
+    pub fn with_session_args(mut self, args: impl IntoIterator<Item = String>) -> Self {
+        self.session_args.extend(args);
+        self
     }
 
     /// A new headless Chromium session with its own empty profile, plus `extra_args`.
@@ -92,6 +113,7 @@ impl Chromedriver {
             "--allow-loopback-in-peer-connection".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(self.session_args.iter().cloned());
         args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let capabilities = json!({
             "browserName": "chrome",
@@ -110,6 +132,25 @@ impl Chromedriver {
             _profile: profile,
         }
     }
+}
+
+/// Whether a WebDriver server answers `GET /status` with 200 at `url` (`http://host:port`).
+async fn answers(url: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+        let request = format!("GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        Some(head.starts_with(b"HTTP/1.1 200"))
+    };
+    tokio::time::timeout(Duration::from_secs(2), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
 }
 
 impl Drop for Chromedriver {

@@ -12,12 +12,12 @@ use axum::{
     Json, Router,
     extract::State,
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
 };
 use serde::Serialize;
 use tokio::{sync::oneshot, task::JoinHandle};
-use tower_http::{compression::CompressionLayer, services::ServeDir};
+use tower_http::compression::CompressionLayer;
 use webkad_core::{Client, addr, metrics};
 
 /// A running HTTP server.
@@ -79,10 +79,7 @@ fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
         .route("/api/nat", get(nat))
         .with_state(client);
     let app = match web_dir {
-        Some(dir) => {
-            let missing = page_missing(&dir);
-            api.fallback_service(ServeDir::new(dir).fallback(get(move || async move { missing })))
-        }
+        Some(dir) => api.fallback_service(crate::page_files::router(dir)),
         None => api,
     };
     app.layer(CompressionLayer::new())
@@ -91,20 +88,6 @@ fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
 /// Whether `dir` holds a built page.
 pub fn has_page(dir: &Path) -> bool {
     dir.join("index.html").is_file()
-}
-
-/// What a path outside the built page answers: a 404, or how to build the page when it is
-/// not built.
-fn page_missing(dir: &Path) -> (StatusCode, Html<String>) {
-    let dir = dir.display();
-    let body = format!(
-        "<!doctype html><title>webkad</title><h1>Not here</h1>\
-         <p>No such file in <code>{dir}</code>. If the page is not built yet, build it with \
-         <code>cargo xtask build-web</code> (<code>cargo xtask run</code> does it too); the \
-         node serves it as soon as <code>{dir}/index.html</code> exists.</p>\
-         <p>The API is up: <a href=\"/api/bootstrap\">/api/bootstrap</a>.</p>"
-    );
-    (StatusCode::NOT_FOUND, Html(body))
 }
 
 /// The node's identity and dialable addresses.

@@ -8,6 +8,7 @@
 //! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
 //! - [`http`]: the page, `/api/bootstrap`, `/api/stats`, `/metrics` and `/healthz`.
+//! - [`page_files`]: the page's files, precompressed, with cache headers.
 //! - [`process_metrics`]: the `process_*` series (CPU, memory, open files).
 //! - [`serve`]: `webkad serve`.
 //! - [`console`]: the stdin command console ([`nat_report`]: its `NAT` report).
@@ -22,6 +23,7 @@ pub mod nat_report;
 pub mod node;
 pub mod oneshot;
 pub mod output;
+pub mod page_files;
 pub mod process_metrics;
 pub mod serve;
 pub mod signal;

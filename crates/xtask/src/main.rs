@@ -10,8 +10,11 @@
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
 
 mod cmd;
+mod compress;
 mod debian;
 mod interop;
+mod page_js;
+mod page_toolchain;
 mod run;
 mod test;
 mod tools;

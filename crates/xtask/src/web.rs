@@ -25,16 +25,24 @@ fn path_with_binaryen() -> std::ffi::OsString {
 }
 
 /// Builds the page with `trunk build --release` into [`dist_dir`]: the browser crate in
-/// the size-tuned `wasm-release` profile, wasm-bindgen 0.2.108, wasm-opt from binaryen 132.
-/// trunk runs offline (`Trunk.toml`), so it downloads nothing.
+/// the size-tuned `wasm-release` profile on the pinned nightly with the standard library
+/// rebuilt ([`crate::page_toolchain`]), wasm-bindgen 0.2.108, wasm-opt from binaryen 132.
+/// trunk runs offline (`Trunk.toml`), so it downloads nothing. Every file then gets its
+/// `.br` and `.gz` beside it, which the node serves by content negotiation.
 pub fn build_web() -> Result<()> {
+    crate::page_toolchain::ensure_page_toolchain()?;
     let mut trunk = program("trunk", &["build", "--release"]);
     trunk.env("PATH", path_with_binaryen());
+    crate::page_toolchain::apply(&mut trunk);
     run_step("build the page", &mut trunk)?;
     let index = dist_dir().join("index.html");
     if !index.is_file() {
         bail!("step `build the page` left no {}", index.display());
     }
+    eprintln!("==> precompress the page (brotli 11, zopfli gzip)");
+    let files =
+        crate::compress::precompress(&dist_dir()).context("step `precompress the page` failed")?;
+    eprintln!("==> precompressed {} files", files.len());
     Ok(())
 }
 
@@ -88,16 +96,23 @@ pub fn serve_command(release: bool, serve_args: &[String]) -> Command {
     command
 }
 
-/// The page benchmark: builds the page and a release node, then runs
-/// `tests/benches/page.rs` (its harness in the debug profile: only the node's speed
-/// matters) against them. Prints sizes and join times.
+/// The page benchmark: builds the page, the js-libp2p reference page and a release node,
+/// then runs `tests/benches/page/` (its harness in the debug profile: only the node's speed
+/// matters) against them. Prints sizes, the wasm's size profile and join times.
 pub fn bench_page() -> Result<()> {
     build_web()?;
+    let js_page = workspace_root().join("target/page-js");
+    crate::page_js::build_js_page(&js_page)?;
+    crate::compress::precompress(&js_page).context("step `precompress the js-libp2p page`")?;
     run_step(
         "build the release node",
         &mut cargo(&["build", "--release", "-p", "webkad-node", "--bin", "webkad"]),
     )?;
     let node = workspace_root().join("target/release/webkad");
+    // cargo's wasm, before wasm-bindgen and wasm-opt: the same code with its symbol names.
+    let profiled = workspace_root().join(format!(
+        "target/{WASM_TARGET}/wasm-release/webkad_browser.wasm"
+    ));
     let mut bench = cargo(&[
         "bench",
         "--profile",
@@ -110,6 +125,8 @@ pub fn bench_page() -> Result<()> {
     bench
         .env("WEBKAD_BIN", node)
         .env("WEBKAD_WEB_DIR", dist_dir())
+        .env("WEBKAD_JS_PAGE_DIR", js_page)
+        .env("WEBKAD_WASM_PROFILE", profiled)
         .env("WEBKAD_REQUIRE_BROWSER", "1");
     run_step("page benchmark", &mut bench)
 }

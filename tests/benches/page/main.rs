@@ -1,103 +1,193 @@
-//! The page benchmark: how big the page is and how fast it joins. Prints figures; never
-//! fails on a number (machines are noisy).
+//! The page benchmark: what the page costs a visitor on a real network, next to a
+//! js-libp2p page with the same protocols joining the same node in the same run. Prints
+//! figures; never fails on a number (machines are noisy; the byte budget is a test).
 //!
-//! `cargo xtask bench-page` builds the page and a release node and runs this. Figures:
-//! - the `.wasm` raw and gzipped (`gzip -9` equivalent), and the whole page gzipped (every
-//!   file in `dist/`, as the node sends it);
-//! - time from navigation start to `joined` (the page's `data-joined-ms`), median over 10
-//!   loads per transport, each in a fresh browser profile (a first visit: nothing cached),
-//!   and over 10 reloads in one window (a return visit: the wasm comes from the cache).
+//! `cargo xtask bench-page` builds both pages and a release node and runs this:
+//! - bytes on the wire per file and in total, raw, gzip and brotli (the precompressed
+//!   files the node serves), for our page and the js-libp2p page;
+//! - where the wasm's bytes go, by crate and by kind of code ([`profile`]);
+//! - load → `joined` on 127.0.0.1 and behind a shaped mobile link (150 ms round trip,
+//!   1.6 Mbit/s down, 750 kbit/s up, on a veth between network namespaces, so WebRTC is
+//!   shaped too), both transports, both pages: first visits in fresh profiles and repeat
+//!   visits with a warm cache ([`joins`]);
+//! - the milestones between navigation and `joined` (document, assets, wasm, dial,
+//!   connection, routing, first DHT answer), and on the shaped link how many round trips
+//!   each protocol step costs.
 
-use std::{io::Write, path::Path, time::Duration};
+mod joins;
+mod profile;
+mod sizes;
 
-use flate2::{Compression, write::GzEncoder};
-use webkad_tests::{
-    ServeProcess, free_port,
-    webdriver::{Browser, Chromedriver, page_ready},
-};
+use std::path::{Path, PathBuf};
 
-const LOADS: usize = 10;
+use joins::{Runs, median, spread, step_medians};
+use webkad_tests::{ServeProcess, free_port, webdriver::Chromedriver, webdriver::page_ready};
 
-fn gzipped_len(bytes: &[u8]) -> usize {
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
-    encoder.write_all(bytes).expect("gzip in memory");
-    encoder.finish().expect("gzip in memory").len()
+/// Loads per variant (first visits, and as many repeat visits); `WEBKAD_BENCH_LOADS`.
+fn loads() -> usize {
+    std::env::var("WEBKAD_BENCH_LOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5)
 }
 
-fn kb(bytes: usize) -> String {
-    format!("{:.1} KB", bytes as f64 / 1000.0)
+/// The two pages and the transports each is measured on.
+const VARIANTS: &[(&str, &str, &str)] = &[
+    ("webkad", "/", "webrtc-direct"),
+    ("webkad", "/", "ws"),
+    ("js-libp2p", "/js/", "ws"),
+    ("js-libp2p", "/js/", "webrtc-direct"),
+];
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the served dir");
+    for entry in std::fs::read_dir(from).expect("read a page dir").flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy a page file");
+        }
+    }
 }
 
-fn sizes(web_dir: &Path) {
-    let mut page_raw = 0;
-    let mut page_gz = 0;
-    println!("{:<44} {:>12} {:>12}", "file", "raw", "gzip -9");
-    let mut entries: Vec<_> = std::fs::read_dir(web_dir)
-        .expect("read dist")
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_file())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let bytes = std::fs::read(entry.path()).expect("read file");
-        let gz = gzipped_len(&bytes);
-        page_raw += bytes.len();
-        page_gz += gz;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        println!("{name:<44} {:>12} {:>12}", kb(bytes.len()), kb(gz));
+/// One dir serving both pages: ours at `/`, the js-libp2p page at `/js/`.
+fn served_dir(ours: &Path, js: Option<&Path>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    copy_dir(ours, dir.path());
+    if let Some(js) = js {
+        copy_dir(js, &dir.path().join("js"));
+    }
+    dir
+}
+
+fn print_sizes(ours: &Path, js: Option<&Path>) {
+    println!("== bytes on the wire (what the node sends: precompressed brotli or gzip)");
+    let (_, gz, br) = sizes::print_table("webkad page", &sizes::page_files(ours));
+    if let Some(js) = js {
+        let (_, jgz, jbr) = sizes::print_table("js-libp2p page", &sizes::page_files(js));
+        println!(
+            "webkad / js-libp2p: gzip {} / {} ({:.2}×), brotli {} / {} ({:.2}×)",
+            sizes::kb(gz),
+            sizes::kb(jgz),
+            gz as f64 / jgz as f64,
+            sizes::kb(br),
+            sizes::kb(jbr),
+            br as f64 / jbr as f64
+        );
+    }
+}
+
+fn print_profile(wasm: &Path) {
+    let Ok(bytes) = std::fs::read(wasm) else {
+        println!(
+            "\n== wasm size profile: skipped ({} missing)",
+            wasm.display()
+        );
+        return;
+    };
+    let p = profile::profile(&bytes);
+    println!(
+        "\n== where the wasm's bytes go ({}: {} raw, code {}, data {})",
+        wasm.display(),
+        sizes::kb(p.total),
+        sizes::kb(p.code),
+        sizes::kb(p.data)
+    );
+    let share = |b: usize| 100.0 * b as f64 / p.total as f64;
+    println!("  by kind of code:");
+    for s in &p.by_kind {
+        println!(
+            "    {:<46} {:>11} {:>5.1} %",
+            s.name,
+            sizes::kb(s.bytes),
+            share(s.bytes)
+        );
+    }
+    println!("  by crate (top 25):");
+    for s in p.by_crate.iter().take(25) {
+        println!(
+            "    {:<46} {:>11} {:>5.1} %",
+            s.name,
+            sizes::kb(s.bytes),
+            share(s.bytes)
+        );
+    }
+}
+
+/// Runs every variant against the node at `base` (`http://host:port`) and prints them.
+async fn run_network(
+    title: &str,
+    driver: &Chromedriver,
+    base: &str,
+    args: &[&str],
+    with_js: bool,
+    rtt_ms: Option<f64>,
+) {
+    println!("\n== load → joined, {title}");
+    let mut all: Vec<(String, Runs)> = Vec::new();
+    for (page, path, transport) in VARIANTS {
+        if *page != "webkad" && !with_js {
+            continue;
+        }
+        let label = format!("{page} over {transport}");
+        let url = format!("{base}{path}?transport={transport}");
+        let runs = joins::measure(driver, &url, loads(), args).await;
+        let first: Vec<f64> = runs.first.iter().map(|l| l.joined_ms).collect();
+        let repeat: Vec<f64> = runs.repeat.iter().map(|l| l.joined_ms).collect();
+        let bytes =
+            |ls: &[joins::Load]| median(&ls.iter().map(|l| l.transferred).collect::<Vec<_>>());
+        println!(
+            "  {label:<28} first visit  {}  {:>9}",
+            spread(&first),
+            sizes::kb(bytes(&runs.first) as usize)
+        );
+        println!(
+            "  {:<28} repeat visit {}  {:>9}",
+            "",
+            spread(&repeat),
+            sizes::kb(bytes(&runs.repeat) as usize)
+        );
+        all.push((label, runs));
     }
     println!(
-        "{:<44} {:>12} {:>12}",
-        "whole page",
-        kb(page_raw),
-        kb(page_gz)
+        "  milestones (first visits, median ms since navigation; Δ from the previous{}):",
+        if rtt_ms.is_some() {
+            ", in round trips"
+        } else {
+            ""
+        }
     );
-    println!("budget for the whole page: 400.0 KB gzipped");
-}
-
-async fn joined_ms(page: &Browser) -> Option<f64> {
-    page.wait_joined().await;
-    page.attr("status", "data-joined-ms")
-        .await
-        .and_then(|ms| ms.parse().ok())
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    let n = samples.len();
-    if n == 0 {
-        return f64::NAN;
+    for (label, runs) in &all {
+        let mut line = format!("    {label:<26}");
+        let mut previous = 0.0;
+        for (step, at) in step_medians(&runs.first) {
+            let delta = at - previous;
+            match rtt_ms {
+                Some(rtt) => line.push_str(&format!(" {step} {at:.0} (+{:.1} RTT)", delta / rtt)),
+                None => line.push_str(&format!(" {step} {at:.0}")),
+            }
+            previous = at;
+        }
+        println!("{line}");
     }
-    if n % 2 == 1 {
-        samples[n / 2]
-    } else {
-        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-    }
-}
-
-fn show(label: &str, samples: &[f64]) {
-    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = samples.iter().copied().fold(0.0, f64::max);
-    println!(
-        "{label:<40} median {:>7.0} ms   min {:>6.0}   max {:>6.0}   (n={})",
-        median(samples.to_vec()),
-        min,
-        max,
-        samples.len()
-    );
 }
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let Some(web_dir) = page_ready() else { return };
-    println!("== page size ({})", web_dir.display());
-    sizes(&web_dir);
+    let js_dir = std::env::var_os("WEBKAD_JS_PAGE_DIR").map(PathBuf::from);
+    let js_dir = js_dir.filter(|d| d.join("index.html").is_file());
+    print_sizes(&web_dir, js_dir.as_deref());
+    if let Some(wasm) = std::env::var_os("WEBKAD_WASM_PROFILE") {
+        print_profile(Path::new(&wasm));
+    }
+    let served = served_dir(&web_dir, js_dir.as_deref());
+    let served_path = served.path().to_str().expect("utf-8 path").to_owned();
 
     let port = free_port();
     let node = ServeProcess::start(&[
         "--ephemeral",
         "--web-dir",
-        web_dir.to_str().expect("utf-8 path"),
+        &served_path,
         "--http",
         &format!("127.0.0.1:{port}"),
         "--listen",
@@ -107,33 +197,8 @@ async fn main() {
     ])
     .await;
     let driver = Chromedriver::start().await;
-    println!("\n== load to `joined` ({LOADS} loads each, 127.0.0.1)");
-    for transport in ["webrtc-direct", "ws"] {
-        let url = format!("http://127.0.0.1:{port}/?transport={transport}");
-        let mut first_visits = Vec::new();
-        for _ in 0..LOADS {
-            let page = driver.session(&[]).await;
-            page.goto(&url).await;
-            if let Some(ms) = joined_ms(&page).await {
-                first_visits.push(ms);
-            }
-            assert_eq!(page.text("transport").await, transport);
-            page.close().await;
-        }
-        show(&format!("{transport}, first visit"), &first_visits);
-        let page = driver.session(&[]).await;
-        page.goto(&url).await;
-        joined_ms(&page).await;
-        let mut reloads = Vec::new();
-        for _ in 0..LOADS {
-            page.client.refresh().await.expect("reload");
-            if let Some(ms) = joined_ms(&page).await {
-                reloads.push(ms);
-            }
-        }
-        show(&format!("{transport}, reload (cached)"), &reloads);
-        page.close().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let base = format!("http://127.0.0.1:{port}");
+    run_network("127.0.0.1", &driver, &base, &[], js_dir.is_some(), None).await;
+    drop(driver);
     drop(node);
 }

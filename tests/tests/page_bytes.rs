@@ -1,0 +1,106 @@
+//! What the page costs on the wire, as `webkad serve` sends it: precompressed brotli or
+//! gzip by content negotiation, hashed assets cached for a year, the HTML revalidated with
+//! an ETag, and the whole page within its byte budget (deterministic: it fails CI when the
+//! page grows past it; timings live in `cargo xtask bench-page`).
+//!
+//! Needs the built page (`cargo xtask build-web`, which also writes the `.br` and `.gz`
+//! files); skips without it unless `WEBKAD_REQUIRE_BROWSER` is set.
+
+use webkad_tests::{
+    free_port, http_fetch,
+    page_bytes::{page_files, totals},
+    serve_page,
+    webdriver::page_ready,
+};
+
+/// Everything the page fetches before `joined`, brotli (what Chromium asks for).
+const BROTLI_BUDGET: usize = 600_000;
+/// The same with gzip (browsers without brotli).
+const GZIP_BUDGET: usize = 760_000;
+
+#[test]
+fn the_page_fits_its_byte_budget() {
+    let Some(web_dir) = page_ready() else { return };
+    let files = page_files(&web_dir);
+    let missing: Vec<&str> = files
+        .iter()
+        .filter(|f| f.raw > 1000 && (f.brotli == f.raw || f.gzip == f.raw))
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without precompressed siblings (cargo xtask build-web writes them): {missing:?}"
+    );
+    let (raw, gz, br) = totals(&files);
+    eprintln!("page: {raw} bytes raw, {gz} gzip, {br} brotli");
+    assert!(
+        br <= BROTLI_BUDGET,
+        "the page is {br} bytes with brotli, over its budget of {BROTLI_BUDGET}: {files:#?}"
+    );
+    assert!(
+        gz <= GZIP_BUDGET,
+        "the page is {gz} bytes with gzip, over its budget of {GZIP_BUDGET}: {files:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_node_serves_precompressed_assets_and_cache_headers() {
+    let Some(web_dir) = page_ready() else { return };
+    let wasm = page_files(&web_dir)
+        .into_iter()
+        .find(|f| f.name.ends_with(".wasm"))
+        .expect("the page has a wasm");
+    let port = free_port();
+    let _node = serve_page(&web_dir, port, &["--ephemeral"]).await;
+    let url = format!("http://127.0.0.1:{port}/{}", wasm.name);
+
+    let br = http_fetch(&url, &[("Accept-Encoding", "gzip, deflate, br, zstd")]).await;
+    assert_eq!(br.status, 200);
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_eq!(br.body.len(), wasm.brotli, "the .br file, as built");
+    assert_eq!(br.header("content-type"), Some("application/wasm"));
+    assert_eq!(
+        br.header("cache-control"),
+        Some("public, max-age=31536000, immutable"),
+        "a hashed asset never changes under its name"
+    );
+    assert!(
+        br.header("vary")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))
+    );
+
+    let gz = http_fetch(&url, &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.body.len(), wasm.gzip, "the .gz file, as built");
+
+    let plain = http_fetch(&url, &[]).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.body.len(), wasm.raw);
+
+    let html = http_fetch(
+        &format!("http://127.0.0.1:{port}/"),
+        &[("Accept-Encoding", "br")],
+    )
+    .await;
+    assert_eq!(html.status, 200);
+    assert_eq!(html.header("content-encoding"), Some("br"));
+    assert_eq!(html.header("cache-control"), Some("no-cache"));
+    let etag = html
+        .header("etag")
+        .expect("the HTML has an ETag")
+        .to_owned();
+    let again = http_fetch(
+        &format!("http://127.0.0.1:{port}/index.html"),
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(
+        again.status, 304,
+        "a repeat visit revalidates the HTML for free"
+    );
+    assert!(again.body.is_empty());
+
+    let missing = http_fetch(&format!("http://127.0.0.1:{port}/nope.js"), &[]).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("cache-control"), None);
+}
