@@ -13,10 +13,12 @@ use webkad_tests::{
     webdriver::page_ready,
 };
 
-/// Everything the page fetches before `joined`, brotli (what Chromium asks for).
-const BROTLI_BUDGET: usize = 600_000;
-/// The same with gzip (browsers without brotli).
-const GZIP_BUDGET: usize = 760_000;
+/// Everything the page fetches before `joined`, with brotli (what Chromium asks for on
+/// https and on localhost). Measured at 532.3 KB; the goal is 300 KB.
+const BROTLI_BUDGET: usize = 540_000;
+/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 652.7 KB;
+/// the goal is 380 KB.
+const GZIP_BUDGET: usize = 662_000;
 
 #[test]
 fn the_page_fits_its_byte_budget() {

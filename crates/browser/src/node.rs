@@ -40,7 +40,8 @@ export interface Connected {
 }
 /** Options of `connect`. */
 export interface ConnectOptions {
-  /** The transport to try first (default "webrtc-direct"); the others follow. */
+  /** The transport to try first (default "ws": on a 150 ms link it joins 1.8 s sooner than
+   *  WebRTC-direct, see the README's page figures); the others follow. */
   prefer?: "webrtc-direct" | "ws";
 }
 /** A record found in the DHT. */
@@ -172,7 +173,10 @@ impl WebkadNode {
         } else {
             None
         };
-        let candidates = dial_order(&addrs, prefer.as_deref().unwrap_or("webrtc-direct"))?;
+        // WebSocket first by default: measured behind a 150 ms link, it joins 1.8 s sooner than
+        // WebRTC-direct (whose connection setup costs 15 round trips) and a return visit
+        // does not wait for a lingering WebRTC connection to be noticed.
+        let candidates = dial_order(&addrs, prefer.as_deref().unwrap_or("ws"))?;
         let events = self.client.subscribe().await.map_err(js_error)?;
         let Reached { peer, addr } = join::dial_first(&self.client, &candidates)
             .await

@@ -21,7 +21,11 @@ mod sizes;
 use std::path::{Path, PathBuf};
 
 use joins::{Runs, median, spread, step_medians};
-use webkad_tests::{ServeProcess, free_port, webdriver::Chromedriver, webdriver::page_ready};
+use webkad_tests::{
+    ServeProcess, free_port,
+    shaped::{LinkProfile, ShapedLab},
+    webdriver::{Chromedriver, page_ready},
+};
 
 /// Loads per variant (first visits, and as many repeat visits); `WEBKAD_BENCH_LOADS`.
 fn loads() -> usize {
@@ -86,14 +90,14 @@ fn print_profile(wasm: &Path) {
     };
     let p = profile::profile(&bytes);
     println!(
-        "\n== where the wasm's bytes go ({}: {} raw, code {}, data {})",
+        "\n== where the wasm's bytes go ({}, before wasm-bindgen and wasm-opt: code {}, data {}; {} with names)",
         wasm.display(),
-        sizes::kb(p.total),
         sizes::kb(p.code),
-        sizes::kb(p.data)
+        sizes::kb(p.data),
+        sizes::kb(p.total)
     );
-    let share = |b: usize| 100.0 * b as f64 / p.total as f64;
-    println!("  by kind of code:");
+    let share = |b: usize| 100.0 * b as f64 / (p.code + p.data) as f64;
+    println!("  by feature or kind of code:");
     for s in &p.by_kind {
         println!(
             "    {:<46} {:>11} {:>5.1} %",
@@ -199,6 +203,30 @@ async fn main() {
     let driver = Chromedriver::start().await;
     let base = format!("http://127.0.0.1:{port}");
     run_network("127.0.0.1", &driver, &base, &[], js_dir.is_some(), None).await;
+    drop(driver);
+    drop(node);
+
+    let profile = LinkProfile::MOBILE;
+    let Some(lab) = ShapedLab::new("bench-page", profile).await else {
+        println!("\n== load → joined, shaped link: skipped (needs root and network namespaces)");
+        return;
+    };
+    let node = lab.serve_page(served.path(), &[]).await;
+    let origin = node.http.clone().expect("the node serves http");
+    let driver = lab.chromedriver(&origin).await;
+    let title = format!(
+        "{} link (Chromium and the node in two network namespaces, every packet shaped)",
+        profile.name
+    );
+    let rtt = profile.rtt.as_secs_f64() * 1000.0;
+    run_network(&title, &driver, &origin, &[], js_dir.is_some(), Some(rtt)).await;
+    let stats = lab.stats();
+    println!(
+        "  link: {} packets down, {} up, {} dropped",
+        stats.down.packets,
+        stats.up.packets,
+        stats.down.dropped + stats.up.dropped
+    );
     drop(driver);
     drop(node);
 }

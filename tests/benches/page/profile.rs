@@ -109,7 +109,8 @@ pub fn crate_of(symbol: &str) -> String {
         .trim_start_matches("dyn ");
     let s = s.trim_start_matches(['<', '&', '(', '[']);
     let end = s.find("::").unwrap_or(s.len());
-    let head = &s[..end];
+    // v0 symbols name a crate with its disambiguator: `hashbrown[8e13…]`.
+    let head = s[..end].split('[').next().unwrap_or("");
     let head = head
         .split(['<', ' ', '>', ',', ';', ')'])
         .next()
@@ -117,108 +118,103 @@ pub fn crate_of(symbol: &str) -> String {
     if head.is_empty() { "(other)" } else { head }.to_owned()
 }
 
-/// The kind of code a demangled symbol is, first match wins.
+/// The feature or kind of code a demangled symbol belongs to, first match wins: a generic
+/// instantiated for a protocol's types (`HashMap<TopicHash, …>`) counts for that protocol.
 pub fn kind_of(symbol: &str) -> &'static str {
     const KINDS: &[(&str, &[&str])] = &[
         (
-            "formatting (Debug/Display, fmt)",
+            "metrics (prometheus-client, libp2p-metrics, summary)",
+            &[
+                "prometheus_client",
+                "libp2p_metrics",
+                "webkad_core::metrics",
+                "NodeStats",
+            ],
+        ),
+        ("gossipsub (rooms)", &["gossipsub"]),
+        ("rendezvous (discovery)", &["rendezvous"]),
+        ("relay client", &["libp2p_relay"]),
+        ("kademlia", &["libp2p_kad"]),
+        ("identify, ping", &["libp2p_identify", "libp2p_ping"]),
+        ("request-response (direct messages)", &["request_response"]),
+        ("webrtc-direct", &["webrtc", "tinytemplate"]),
+        ("websocket", &["websocket"]),
+        (
+            "noise and crypto (snow, curve25519, ciphers)",
+            &[
+                "noise",
+                "snow",
+                "curve25519",
+                "x25519",
+                "chacha",
+                "poly1305",
+                "blake2",
+                "aes",
+                "ghash",
+                "polyval",
+                "hkdf",
+                "hmac",
+                "zeroize",
+            ],
+        ),
+        (
+            "hashes and signatures (sha2, ed25519)",
+            &["sha2", "ed25519"],
+        ),
+        (
+            "multiformats (multiaddr, multibase, multihash)",
+            &[
+                "multiaddr",
+                "multihash",
+                "multibase",
+                "data_encoding",
+                "base_x",
+                "bs58",
+                "base256emoji",
+                "base64",
+                "unsigned_varint",
+            ],
+        ),
+        (
+            "protobuf (prost, quick-protobuf)",
+            &["prost", "quick_protobuf", "asynchronous_codec"],
+        ),
+        (
+            "swarm, yamux, multistream",
+            &["libp2p_swarm", "libp2p_core", "multistream", "yamux"],
+        ),
+        (
+            "JS conversion (wasm-bindgen, serde)",
+            &["wasm_bindgen", "js_sys", "web_sys", "serde", "send_wrapper"],
+        ),
+        (
+            "formatting (Debug/Display)",
             &[
                 "core::fmt",
                 "alloc::fmt",
                 "as core::fmt::",
-                "fmt::Write",
-                "core::num::flt2dec",
+                "flt2dec",
                 "dtoa",
                 "ryu",
             ],
         ),
         (
-            "panics and errors",
-            &[
-                "panic",
-                "core::result::unwrap_failed",
-                "core::option::expect_failed",
-                "abort",
-            ],
-        ),
-        (
-            "JS conversion (wasm-bindgen, serde)",
-            &[
-                "wasm_bindgen",
-                "js_sys",
-                "web_sys",
-                "serde",
-                "__wbg",
-                "__wbindgen",
-            ],
-        ),
-        (
-            "metrics (prometheus-client, libp2p-metrics)",
-            &[
-                "prometheus_client",
-                "libp2p_metrics",
-                "webkad_core::metrics",
-            ],
-        ),
-        (
-            "crypto (noise, ed25519, hashes, ciphers)",
-            &[
-                "curve25519",
-                "ed25519",
-                "x25519",
-                "sha2",
-                "sha1",
-                "chacha20",
-                "poly1305",
-                "blake2",
-                "snow",
-                "aes",
-                "hmac",
-                "hkdf",
-                "zeroize",
-                "ring",
-            ],
-        ),
-        (
-            "codecs (protobuf, multiformats, varint)",
-            &[
-                "quick_protobuf",
-                "prost",
-                "asynchronous_codec",
-                "unsigned_varint",
-                "multiaddr",
-                "multihash",
-                "multibase",
-                "multistream",
-                "bs58",
-                "base_x",
-                "data_encoding",
-                "cid",
-            ],
+            "async plumbing (futures, channels)",
+            &["futures", "Waker", "core::task"],
         ),
         (
             "collections (hashbrown, btree, vec)",
             &[
                 "hashbrown",
-                "alloc::collections",
-                "indexmap",
-                "smallvec",
+                "btree",
+                "BTree",
                 "alloc::vec",
-                "alloc::raw_vec",
+                "raw_vec",
                 "VecDeque",
+                "smallvec",
             ],
         ),
-        (
-            "async runtime (futures, channels, timers)",
-            &[
-                "futures",
-                "async_",
-                "{{closure}}",
-                "futures_timer",
-                "Waker",
-                "core::task",
-            ],
-        ),
+        ("webkad's own code", &["webkad_core", "webkad_browser"]),
         (
             "memory allocator",
             &[
@@ -226,7 +222,6 @@ pub fn kind_of(symbol: &str) -> &'static str {
                 "__rust_alloc",
                 "__rust_dealloc",
                 "__rust_realloc",
-                "alloc::alloc",
             ],
         ),
     ];
@@ -238,6 +233,6 @@ pub fn kind_of(symbol: &str) -> &'static str {
     if symbol.is_empty() {
         "(unnamed)"
     } else {
-        "protocol logic (everything else)"
+        "other (std, core, alloc, the rest)"
     }
 }
