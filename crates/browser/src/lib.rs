@@ -9,7 +9,7 @@
 //! await init();
 //! const node = await WebkadNode.create();           // identity kept in localStorage
 //! const boot = await (await fetch("/api/bootstrap")).json();
-//! await node.connect(boot.addrs);                    // WebRTC-direct first, then WebSocket
+//! await node.connect(boot.addrs);                    // WebSocket first, then WebRTC-direct
 //! await node.put("greeting", "hello");
 //! const found = await node.get("greeting");          // { value, text, from, publisher }
 //! const stats = await node.stats();                  // bandwidth, latency, connections, ...
@@ -25,6 +25,7 @@ mod node;
 mod options;
 mod peer_to_peer;
 mod transport;
+mod ws_flush;
 
 pub use node::WebkadNode;
 pub use options::NodeOptions;

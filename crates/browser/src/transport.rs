@@ -12,6 +12,8 @@ use libp2p::{
 };
 use webkad_core::{Behaviour, Config, Store, behaviour::store_limits};
 
+use crate::ws_flush::NoFlushWait;
+
 /// Builds the browser swarm around webkad's behaviour, counting each transport's bytes in
 /// `registry`.
 /// Each dial attempt is bounded by `dial_timeout`: a WebRTC handshake that never completes
@@ -28,6 +30,7 @@ pub fn build(
         .with_wasm_bindgen()
         .with_other_transport(|key| {
             let ws = websocket_websys::Transport::default()
+                .map(|conn, _| NoFlushWait(conn))
                 .upgrade(Version::V1Lazy)
                 .authenticate(noise::Config::new(key)?)
                 .multiplex(yamux::Config::default())
