@@ -2,11 +2,10 @@
 //! protocols in js-libp2p, bundled from exactly pinned npm packages by the pinned esbuild.
 
 use std::path::Path;
-use std::time::SystemTime;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::cmd::{program, run_step, succeeds, workspace_root};
+use crate::cmd::{program, run_step, workspace_root};
 
 /// Where the js-libp2p reference page lives, relative to the workspace root.
 pub const PAGE_JS_DIR: &str = "tests/page-js";
@@ -60,26 +59,7 @@ pub fn build_js_page(out: &Path) -> Result<()> {
 /// Installs the page's exact locked dependencies (`npm ci`, which brings the pinned
 /// esbuild) unless `node_modules` is already up to date with `package-lock.json`.
 fn ensure_page_js_deps() -> Result<()> {
-    let dir = workspace_root().join(PAGE_JS_DIR);
-    let installed = modified(&dir.join("node_modules/.package-lock.json"));
-    let locked = modified(&dir.join("package-lock.json"));
-    if matches!((installed, locked), (Some(i), Some(l)) if i >= l) {
-        eprintln!("==> js-libp2p page dependencies: present");
-        return Ok(());
-    }
-    if !succeeds(&mut program("npm", &["--version"])) {
-        bail!("npm is missing: install Node.js 20+ with npm to build the js-libp2p page");
-    }
-    let dir = dir.to_string_lossy().into_owned();
-    run_step(
-        "install js-libp2p page dependencies",
-        &mut program("npm", &["ci", "--prefix", &dir, "--no-audit", "--no-fund"]),
-    )
-}
-
-/// When `path` was last modified, if it exists.
-fn modified(path: &Path) -> Option<SystemTime> {
-    path.metadata().and_then(|m| m.modified()).ok()
+    crate::interop::npm_ci(PAGE_JS_DIR, "js-libp2p page dependencies")
 }
 
 #[cfg(test)]
