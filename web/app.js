@@ -67,11 +67,11 @@ const ui = {
 /**
  * Milestones of the first join, in ms since navigation start, kept as JSON in the status
  * element's `data-steps` (the page benchmark splits load → joined by them). Only the first
- * time each step happens counts.
+ * time each step happens counts; `relay` (the first reservation) may come after `joined`.
  */
 const steps = {};
 function mark(step) {
-  if (steps[step] !== undefined || steps.joined !== undefined) return;
+  if (steps[step] !== undefined || (steps.joined !== undefined && step !== "relay")) return;
   steps[step] = Math.round(performance.now());
   ui.status.dataset.steps = JSON.stringify(steps);
 }
@@ -401,6 +401,7 @@ function onEvent(ev) {
         state.renewals++;
         log(`relay reservation renewed on ${relayName(ev.relay)} (${state.renewals} renewal${state.renewals === 1 ? "" : "s"})`, "dim");
       } else {
+        mark("relay");
         log(`relay reservation accepted by ${relayName(ev.relay)}${ev.addr ? `: reachable at ${ev.addr}` : ""}`, "ok");
       }
       setRelay(ev.addr ?? state.relayAddr ?? "");

@@ -36,14 +36,37 @@ return {
 };
 "#;
 
-async fn read_load(page: &Browser) -> Option<Load> {
-    page.wait_joined().await;
-    let joined_ms = page.attr("status", "data-joined-ms").await?.parse().ok()?;
+/// How long after `joined` a load waits for the relay reservation's milestone.
+const RELAY_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The page's milestones: `data-steps`, plus the js page's `data-relay-ms` as `relay`.
+async fn read_steps(page: &Browser) -> BTreeMap<String, f64> {
     let mut steps: BTreeMap<String, f64> = page
         .attr("status", "data-steps")
         .await
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
+    if let Some(ms) = page
+        .attr("status", "data-relay-ms")
+        .await
+        .and_then(|s| s.parse().ok())
+    {
+        steps.insert("relay".to_owned(), ms);
+    }
+    steps
+}
+
+async fn read_load(page: &Browser) -> Option<Load> {
+    page.wait_joined().await;
+    let joined_ms = page.attr("status", "data-joined-ms").await?.parse().ok()?;
+    // The relay reservation runs beside the join and usually lands after it: give it a
+    // moment (ours records `relay` in data-steps, the js page in data-relay-ms).
+    let mut steps = read_steps(page).await;
+    let started = std::time::Instant::now();
+    while !steps.contains_key("relay") && started.elapsed() < RELAY_WAIT {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        steps = read_steps(page).await;
+    }
     let timing = page.client.execute(TIMING, vec![]).await.ok()?;
     for key in ["html", "assets"] {
         if let Some(ms) = timing.get(key).and_then(Value::as_f64) {
