@@ -67,11 +67,12 @@ const ui = {
 /**
  * Milestones of the first join, in ms since navigation start, kept as JSON in the status
  * element's `data-steps` (the page benchmark splits load → joined by them). Only the first
- * time each step happens counts; `relay` (the first reservation) may come after `joined`.
+ * time each step happens counts; `relay` (the first reservation) and `rest` (the
+ * wasm's second part loaded) may come after `joined`.
  */
 const steps = {};
 function mark(step) {
-  if (steps[step] !== undefined || (steps.joined !== undefined && step !== "relay")) return;
+  if (steps[step] !== undefined || (steps.joined !== undefined && step !== "relay" && step !== "rest")) return;
   steps[step] = Math.round(performance.now());
   ui.status.dataset.steps = JSON.stringify(steps);
 }
@@ -88,6 +89,7 @@ const createOptions = ephemeral ? { ephemeral: true } : undefined;
 const state = {
   node: null,
   WebkadNode: null, // the class, once the wasm module is up
+  loadLazy: null, // loads the wasm's second part (the glue's loadLazy)
   phase: "loading",
   bootstrapPeer: null,
   joinedOnce: false,
@@ -257,6 +259,11 @@ function onJoined(joined, attempts) {
     state.joinedOnce = true;
     ui.status.dataset.joinedMs = String(Math.round(performance.now()));
     ui.status.dataset.transport = joined.transport;
+    // Calls into the wasm's second part before it arrived (each a synchronous load): none
+    // on the way to joined while web/page-profile.txt is current.
+    ui.status.dataset.syncLoads = String(globalThis.__wkSyncLoads || 0);
+    if (globalThis.__wkSyncSlot !== undefined) ui.status.dataset.syncSlot = String(globalThis.__wkSyncSlot);
+    loadRest();
   }
   refreshPeers();
   afterJoin(joined);
@@ -1040,6 +1047,14 @@ addEventListener("unhandledrejection", (event) => {
 
 // ---------------------------------------------------------------- start
 
+/** Loads the part of the wasm that joining does not need (see crates/xtask/src/page_split.rs). */
+function loadRest() {
+  return state.loadLazy().then(
+    () => mark("rest"),
+    (e) => log(`could not load the rest of the node's code: ${message(e)}`, "err"),
+  );
+}
+
 function wasmReady() {
   return window.wasmBindings
     ? Promise.resolve(window.wasmBindings)
@@ -1051,8 +1066,13 @@ async function main() {
   const first = fetchBootstrap();
   first.then(() => mark("bootstrap_addrs"), () => {}); // a failure is handled by the first attempt
   setStatus("loading", "loading…");
-  state.WebkadNode = (await wasmReady()).WebkadNode;
+  const bindings = await wasmReady();
+  state.WebkadNode = bindings.WebkadNode;
+  state.loadLazy = bindings.loadLazy ?? (() => Promise.resolve());
   mark("wasm");
+  // The wasm module holds what joining over WebSocket runs; the rest (WebRTC among it)
+  // arrives with loadLazy() after joined, or now if this page is to dial WebRTC first.
+  if (prefer !== "ws") await loadRest();
   setStatus("loading", "starting node…");
   try {
     adopt(await state.WebkadNode.create(createOptions));

@@ -24,6 +24,12 @@ pub fn totals(files: &[FileSize]) -> (usize, usize, usize) {
     })
 }
 
+/// Whether the page fetches `name` only after `joined`: the second part of the split wasm
+/// (`crates/xtask/src/page_split.rs`).
+pub fn after_joined(name: &str) -> bool {
+    name.ends_with("_lazy.wasm")
+}
+
 /// The files below `dir` (recursively; names relative to it), skipping the compressed
 /// siblings themselves. A file without a sibling counts raw for that encoding.
 pub fn page_files(dir: &Path) -> Vec<FileSize> {

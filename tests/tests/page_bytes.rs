@@ -8,17 +8,21 @@
 
 use webkad_tests::{
     free_port, http_fetch,
-    page_bytes::{page_files, totals},
+    page_bytes::{after_joined, page_files, totals},
     serve_page,
     webdriver::page_ready,
 };
 
 /// Everything the page fetches before `joined`, with brotli (what Chromium asks for on
-/// https and on localhost). Measured at 520.1 KB; the goal is 300 KB.
-const BROTLI_BUDGET: usize = 526_000;
-/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 623.0 KB;
-/// the goal is 380 KB.
-const GZIP_BUDGET: usize = 630_000;
+/// https and on localhost). Measured at 362.6 KB (520.1 KB before the wasm split); the
+/// issue's goal is 300 KB.
+const BROTLI_BUDGET: usize = 368_000;
+/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 424.6 KB
+/// (623.0 KB before the split); the goal is 380 KB.
+const GZIP_BUDGET: usize = 431_000;
+/// Every file, the wasm's second part (fetched after `joined`) included, with brotli and
+/// with gzip. Measured at 576.5 KB and 680.3 KB.
+const TOTAL_BUDGETS: (usize, usize) = (585_000, 690_000);
 
 #[test]
 fn the_page_fits_its_byte_budget() {
@@ -33,8 +37,22 @@ fn the_page_fits_its_byte_budget() {
         missing.is_empty(),
         "files without precompressed siblings (cargo xtask build-web writes them): {missing:?}"
     );
+    let (_, all_gz, all_br) = totals(&files);
+    eprintln!("page and the wasm's second part: {all_gz} gzip, {all_br} brotli");
+    assert!(
+        all_br <= TOTAL_BUDGETS.0 && all_gz <= TOTAL_BUDGETS.1,
+        "all files: {all_br} bytes brotli, {all_gz} gzip, over {TOTAL_BUDGETS:?}: {files:#?}"
+    );
+    let files: Vec<_> = files
+        .into_iter()
+        .filter(|f| !after_joined(&f.name))
+        .collect();
+    assert!(
+        files.iter().any(|f| f.name.ends_with(".wasm")),
+        "the wasm's first part is fetched before joined"
+    );
     let (raw, gz, br) = totals(&files);
-    eprintln!("page: {raw} bytes raw, {gz} gzip, {br} brotli");
+    eprintln!("page before joined: {raw} bytes raw, {gz} gzip, {br} brotli");
     assert!(
         br <= BROTLI_BUDGET,
         "the page is {br} bytes with brotli, over its budget of {BROTLI_BUDGET}: {files:#?}"
@@ -50,7 +68,7 @@ async fn the_node_serves_precompressed_assets_and_cache_headers() {
     let Some(web_dir) = page_ready() else { return };
     let wasm = page_files(&web_dir)
         .into_iter()
-        .find(|f| f.name.ends_with(".wasm"))
+        .find(|f| f.name.ends_with("_bg.wasm"))
         .expect("the page has a wasm");
     let port = free_port();
     let _node = serve_page(&web_dir, port, &["--ephemeral"]).await;

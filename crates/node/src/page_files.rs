@@ -149,6 +149,7 @@ mod tests {
     fn hashed_names_are_trunks() {
         assert!(is_hashed("app-0123456789abcdef.js"));
         assert!(is_hashed("webkad_browser-a1b2c3d4e5f60718_bg.wasm"));
+        assert!(is_hashed("webkad-browser-a1b2c3d4e5f60718_lazy.wasm"));
         assert!(is_hashed("style-0123456789abcdef.css.br"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("app.js"));

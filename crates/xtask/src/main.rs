@@ -8,16 +8,20 @@
 //!   (`webkad serve`) serving it.
 //! * `cargo xtask build-web` builds the page into `dist/`.
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
+//! * `cargo xtask page-profile` records what the page runs up to `joined` (the wasm split).
 
 mod cmd;
 mod compress;
 mod debian;
 mod interop;
 mod page_js;
+mod page_profile;
+mod page_split;
 mod page_toolchain;
 mod run;
 mod test;
 mod tools;
+mod wasm_split;
 mod web;
 mod web_tools;
 
@@ -46,6 +50,9 @@ enum Command {
     BuildWeb,
     /// Measure the page: wasm and page size (raw, gzipped) and load-to-joined times.
     BenchPage,
+    /// Record which wasm functions the page runs up to `joined` (web/page-profile.txt, what
+    /// the page's wasm split keeps in the module loaded first), then rebuild the page.
+    PageProfile,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,9 @@ fn main() -> ExitCode {
         Command::BenchPage => tools::ensure_rust_tools()
             .and_then(|()| web_tools::ensure_web_tools())
             .and_then(|()| web::bench_page()),
+        Command::PageProfile => tools::ensure_rust_tools()
+            .and_then(|()| web_tools::ensure_web_tools())
+            .and_then(|()| page_profile::page_profile()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

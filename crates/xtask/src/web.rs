@@ -39,6 +39,14 @@ pub fn build_web() -> Result<()> {
     if !index.is_file() {
         bail!("step `build the page` left no {}", index.display());
     }
+    let profile = crate::page_split::profile_path();
+    let split = crate::page_split::split_page(&dist_dir(), &profile)
+        .context("step `split the page's wasm` failed")?;
+    let (kept, moved, stubs) = split.counts;
+    eprintln!(
+        "==> split the wasm: {} bytes loaded first ({kept} functions, {stubs} stubs), {} after joined ({moved} functions)",
+        split.primary, split.secondary
+    );
     eprintln!("==> precompress the page (brotli 11, zopfli gzip)");
     let files =
         crate::compress::precompress(&dist_dir()).context("step `precompress the page` failed")?;

@@ -16,6 +16,8 @@ pub struct Load {
     /// Milestones in ms since navigation start: the page's `data-steps` plus `html` (the
     /// document's last byte) and `assets` (the last byte of the last script, style or wasm).
     pub steps: BTreeMap<String, f64>,
+    /// Synchronous loads of the wasm's second part before `joined` (0 or 1; our page only).
+    pub sync_loads: usize,
 }
 
 /// The loads of one variant.
@@ -28,7 +30,9 @@ pub struct Runs {
 /// What the Performance API knows about the document and its resources.
 const TIMING: &str = r#"
 const nav = performance.getEntriesByType("navigation")[0];
-const assets = performance.getEntriesByType("resource").filter((r) => !r.name.includes("/api/"));
+// The wasm's second part (`_lazy.wasm`) is fetched after joined: not part of the load.
+const assets = performance.getEntriesByType("resource")
+  .filter((r) => !r.name.includes("/api/") && !r.name.endsWith("_lazy.wasm"));
 return {
   html: nav ? nav.responseEnd : null,
   assets: assets.length ? Math.max(...assets.map((r) => r.responseEnd)) : null,
@@ -77,10 +81,12 @@ async fn read_load(page: &Browser) -> Option<Load> {
         .get("transferred")
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
+    let sync_loads = page.attr("status", "data-sync-loads").await;
     Some(Load {
         joined_ms,
         transferred,
         steps,
+        sync_loads: sync_loads.and_then(|n| n.parse().ok()).unwrap_or(0),
     })
 }
 

@@ -139,8 +139,19 @@ async fn run_network(
         let repeat: Vec<f64> = runs.repeat.iter().map(|l| l.joined_ms).collect();
         let bytes =
             |ls: &[joins::Load]| median(&ls.iter().map(|l| l.transferred).collect::<Vec<_>>());
+        let sync_loads: usize = runs
+            .first
+            .iter()
+            .chain(&runs.repeat)
+            .map(|l| l.sync_loads)
+            .sum();
+        let sync_note = match (*page, sync_loads) {
+            ("webkad", 0) => String::new(),
+            ("webkad", n) => format!("  ({n} loads needed the wasm's second part to join)"),
+            _ => String::new(),
+        };
         println!(
-            "  {label:<28} first visit  {}  {:>9}",
+            "  {label:<28} first visit  {}  {:>9}{sync_note}",
             spread(&first),
             sizes::kb(bytes(&runs.first) as usize)
         );
