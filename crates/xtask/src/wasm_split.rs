@@ -206,6 +206,78 @@ pub fn strip_names(wasm: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasm_encoder::{
+        CodeSection, ExportKind, ExportSection, Function, FunctionSection, ImportSection,
+        IndirectNameMap, Instruction, MemorySection, MemoryType, Module, NameMap, NameSection,
+        TypeSection, ValType,
+    };
+
+    /// A module with an import, `kept` (exported, calls `moved`) and `moved` (calls the
+    /// import), with names.
+    fn module() -> Vec<u8> {
+        let mut types = TypeSection::new();
+        types.ty().function([], [ValType::I32]);
+        let mut imports = ImportSection::new();
+        imports.import("js", "value", wasm_encoder::EntityType::Function(0));
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        functions.function(0);
+        let mut memory = MemorySection::new();
+        memory.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut exports = ExportSection::new();
+        exports.export("kept", ExportKind::Func, 1);
+        let mut code = CodeSection::new();
+        for callee in [2, 0] {
+            let mut body = Function::new([]);
+            // Bigger than the 64 bytes under which a reached function stays in the primary.
+            for _ in 0..100 {
+                body.instruction(&Instruction::Nop);
+            }
+            body.instruction(&Instruction::Call(callee));
+            body.instruction(&Instruction::End);
+            code.function(&body);
+        }
+        let mut names = NameMap::new();
+        names.append(0, "value");
+        names.append(1, "kept");
+        names.append(2, "moved[0123456789abcdef]");
+        let mut name_section = NameSection::new();
+        name_section.functions(&names);
+        name_section.locals(&IndirectNameMap::new());
+        let mut module = Module::new();
+        module.section(&types).section(&imports).section(&functions);
+        module.section(&memory).section(&exports).section(&code);
+        module.section(&name_section);
+        module.finish()
+    }
+
+    #[test]
+    fn a_split_gives_two_valid_modules_and_a_stub() {
+        let wasm = module();
+        let keep = std::collections::HashSet::from([name_key("kept")]);
+        let split = split(&wasm, &keep).expect("splits");
+        assert_eq!((split.kept, split.moved, split.stubs), (1, 1, 1));
+        let mut validator = wasmparser::Validator::new();
+        validator
+            .validate_all(&split.primary)
+            .expect("valid primary");
+        let mut validator = wasmparser::Validator::new();
+        validator
+            .validate_all(&split.secondary)
+            .expect("valid secondary");
+        let mut validator = wasmparser::Validator::new();
+        let instrumented = instrument(&wasm).expect("instruments");
+        validator
+            .validate_all(&instrumented)
+            .expect("valid instrumented");
+        assert!(strip_names(&wasm).expect("strips").len() < wasm.len());
+    }
 
     #[test]
     fn name_keys_ignore_crate_disambiguators() {
