@@ -4,7 +4,7 @@
 //! Run it when the join path changed (the page test that counts synchronous loads of the
 //! secondary module says so). It builds the page, serves a copy whose wasm is the unsplit
 //! module instrumented by [`crate::wasm_split::instrument`], joins over WebSocket in headless
-//! Chromium (`tests/benches/page_profile.rs`) and rebuilds the page with the new profile.
+//! Chromium on 127.0.0.1 and behind the shaped mobile link (`tests/benches/page_profile.rs`) and rebuilds the page with the new profile.
 
 use std::fs;
 
@@ -65,12 +65,18 @@ pub fn page_profile() -> Result<()> {
             fs::copy(&path, &target)?;
         }
     }
+    // The node the benchmark measures: its timing decides which paths run before joined.
+    run_step(
+        "build the release node",
+        &mut cargo(&["build", "--release", "-p", "webkad-node", "--bin", "webkad"]),
+    )?;
     let indices = root.join("indices.txt");
     let mut bench = cargo(&["bench", "--profile", "dev", "-p", "webkad-tests"]);
     bench.args(["--bench", "page_profile"]);
     bench
         .env("WEBKAD_PROFILE_SITE", &site)
         .env("WEBKAD_PROFILE_OUT", &indices)
+        .env("WEBKAD_BIN", workspace_root().join("target/release/webkad"))
         .env("WEBKAD_REQUIRE_BROWSER", "1");
     run_step("profile the page up to joined", &mut bench)?;
     let parsed = Parsed::new(&named)?;

@@ -60,8 +60,27 @@ async fn read_steps(page: &Browser) -> BTreeMap<String, f64> {
     steps
 }
 
+/// How long a load may take to join before the benchmark counts it as failed.
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Waits for `joined`; a load that fails (the js page's WebRTC-direct sometimes does) is
+/// reported and left out rather than ending the benchmark.
+async fn joined(page: &Browser) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < JOIN_WAIT {
+        if page.text("status").await.contains("joined") {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    println!("    (a load did not join within {JOIN_WAIT:?}: left out)");
+    false
+}
+
 async fn read_load(page: &Browser) -> Option<Load> {
-    page.wait_joined().await;
+    if !joined(page).await {
+        return None;
+    }
     let joined_ms = page.attr("status", "data-joined-ms").await?.parse().ok()?;
     // The relay reservation runs beside the join and usually lands after it: give it a
     // moment (ours records `relay` in data-steps, the js page in data-relay-ms).
