@@ -8,10 +8,12 @@
 //!   (`webkad serve`) serving it.
 //! * `cargo xtask build-web` builds the page into `dist/`.
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
+//! * `cargo xtask fuzz [--runs N]` runs the codec fuzz targets (a million inputs each).
 
 mod cmd;
 mod compress;
 mod debian;
+mod fuzz;
 mod interop;
 mod page_js;
 mod page_toolchain;
@@ -46,6 +48,8 @@ enum Command {
     BuildWeb,
     /// Measure the page: wasm and page size (raw, gzipped) and load-to-joined times.
     BenchPage,
+    /// Run the fuzz targets of our codecs and parsers (default: a million inputs each).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::BenchPage => tools::ensure_rust_tools()
             .and_then(|()| web_tools::ensure_web_tools())
             .and_then(|()| web::bench_page()),
+        Command::Fuzz(args) => fuzz::fuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
