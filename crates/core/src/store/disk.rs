@@ -36,7 +36,9 @@ const LEGACY_PROVIDERS: TableDefinition<(&[u8], &[u8]), &[u8]> = TableDefinition
 
 /// Records and provider records in a redb database file.
 pub struct DiskStore {
-    db: Database,
+    /// `None` after a failed write whose reopen failed too: every write is refused.
+    db: Option<Database>,
+    path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -110,8 +112,50 @@ impl DiskStore {
             txn.open_table(RECORDS).map_err(db_error)?;
             txn.open_table(PROVIDERS).map_err(db_error)?;
             txn.commit().map_err(db_error)?;
-            Ok(Self { db })
+            Ok(Self {
+                db: Some(db),
+                path: path.to_owned(),
+            })
         })
+    }
+
+    fn db(&self) -> Result<&Database, PersistenceError> {
+        self.db.as_ref().ok_or_else(|| {
+            PersistenceError::Database(
+                "the database could not be reopened after a failed write; restart the node"
+                    .to_owned(),
+            )
+        })
+    }
+
+    /// After a failed write: redb refuses every write after an I/O error until the file is
+    /// reopened, and a commit that reported an error (a full disk) may have landed all the
+    /// same. So reopen, and read back whether the change is there: if it is, it is durable
+    /// (a restart would load it) and the write counts as done; if not, it is refused.
+    /// Either way memory and disk agree.
+    fn settle(
+        &mut self,
+        error: PersistenceError,
+        landed: impl FnOnce(&redb::ReadTransaction) -> Result<bool, redb::Error>,
+    ) -> Result<(), PersistenceError> {
+        self.db = None;
+        let reopened = guarded("reopen", || Database::create(&self.path).map_err(db_error));
+        match reopened {
+            Ok(db) => self.db = Some(db),
+            Err(reopen) => {
+                tracing::error!(%error, %reopen, "record database could not be reopened");
+                return Err(error);
+            }
+        }
+        let check = guarded("read back", || {
+            let txn = self.db()?.begin_read().map_err(db_error)?;
+            landed(&txn).map_err(db_error)
+        });
+        if check.is_ok_and(|landed| landed) {
+            tracing::warn!(%error, "a write reported an error but is on disk; counted as done");
+            return Ok(());
+        }
+        Err(error)
     }
 
     /// Reads every entry, checking each one's checksum. Damaged entries are listed, not
@@ -126,7 +170,7 @@ impl DiskStore {
     }
 
     fn scan_into(&self, scan: &mut Scan) -> Result<(), PersistenceError> {
-        let txn = self.db.begin_read().map_err(db_error)?;
+        let txn = self.db()?.begin_read().map_err(db_error)?;
         for entry in txn
             .open_table(RECORDS)
             .map_err(db_error)?
@@ -191,7 +235,7 @@ impl DiskStore {
         change: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), PersistenceError> {
         guarded(what, || {
-            let txn = self.db.begin_write().map_err(db_error)?;
+            let txn = self.db()?.begin_write().map_err(db_error)?;
             change(&txn).map_err(db_error)?;
             txn.commit().map_err(db_error)
         })
@@ -245,27 +289,49 @@ fn migrate_legacy(txn: &redb::WriteTransaction) -> Result<(), PersistenceError> 
 impl Persistence for DiskStore {
     fn put_record(&mut self, record: &Record) -> Result<(), PersistenceError> {
         let bytes = encoding::encode_record(record);
-        self.write("put record", |txn| {
-            txn.open_table(RECORDS)?
-                .insert(record.key.as_ref(), bytes.as_slice())?;
+        let key = record.key.as_ref();
+        let result = self.write("put record", |txn| {
+            txn.open_table(RECORDS)?.insert(key, bytes.as_slice())?;
             Ok(())
+        });
+        result.or_else(|error| {
+            self.settle(error, |txn| {
+                let table = txn.open_table(RECORDS)?;
+                Ok(table
+                    .get(key)?
+                    .is_some_and(|v| v.value() == bytes.as_slice()))
+            })
         })
     }
 
     fn remove_record(&mut self, key: &RecordKey) -> Result<(), PersistenceError> {
-        self.write("remove record", |txn| {
-            txn.open_table(RECORDS)?.remove(key.as_ref())?;
+        let key = key.as_ref();
+        let result = self.write("remove record", |txn| {
+            txn.open_table(RECORDS)?.remove(key)?;
             Ok(())
+        });
+        result.or_else(|error| {
+            self.settle(error, |txn| {
+                Ok(txn.open_table(RECORDS)?.get(key)?.is_none())
+            })
         })
     }
 
     fn put_provider(&mut self, record: &ProviderRecord) -> Result<(), PersistenceError> {
         let bytes = encoding::encode_provider(record);
         let provider = record.provider.to_bytes();
-        self.write("add provider", |txn| {
-            txn.open_table(PROVIDERS)?
-                .insert((record.key.as_ref(), provider.as_slice()), bytes.as_slice())?;
+        let key = (record.key.as_ref(), provider.as_slice());
+        let result = self.write("add provider", |txn| {
+            txn.open_table(PROVIDERS)?.insert(key, bytes.as_slice())?;
             Ok(())
+        });
+        result.or_else(|error| {
+            self.settle(error, |txn| {
+                let table = txn.open_table(PROVIDERS)?;
+                Ok(table
+                    .get(key)?
+                    .is_some_and(|v| v.value() == bytes.as_slice()))
+            })
         })
     }
 
@@ -275,10 +341,15 @@ impl Persistence for DiskStore {
         provider: &PeerId,
     ) -> Result<(), PersistenceError> {
         let provider = provider.to_bytes();
-        self.write("remove provider", |txn| {
-            txn.open_table(PROVIDERS)?
-                .remove((key.as_ref(), provider.as_slice()))?;
+        let key = (key.as_ref(), provider.as_slice());
+        let result = self.write("remove provider", |txn| {
+            txn.open_table(PROVIDERS)?.remove(key)?;
             Ok(())
+        });
+        result.or_else(|error| {
+            self.settle(error, |txn| {
+                Ok(txn.open_table(PROVIDERS)?.get(key)?.is_none())
+            })
         })
     }
 
