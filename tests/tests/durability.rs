@@ -433,6 +433,10 @@ async fn damaged_store_files_are_reported_and_never_served() {
     if missing > 0 {
         assert!(log.contains("the record store was damaged"), "{log}");
     }
+    assert!(
+        !log.contains("panicked at"),
+        "a caught panic is not printed as a crash: {log}"
+    );
 
     // A zero-length store in a used data dir: reported, not a new store.
     let data = dir.path().join("empty");

@@ -162,51 +162,75 @@ impl DiskStore {
     /// returned; a read that fails or panics part way keeps what it read before.
     pub fn scan(&self) -> Scan {
         let mut scan = Scan::default();
-        let result = guarded("load", || self.scan_into(&mut scan));
+        let result = guarded("load", || {
+            let txn = self.db()?.begin_read().map_err(db_error)?;
+            scan_into(&txn, &mut scan)
+        });
         if let Err(error) = result {
             scan.stopped = Some(error.to_string());
         }
         scan
     }
 
-    fn scan_into(&self, scan: &mut Scan) -> Result<(), PersistenceError> {
-        let txn = self.db()?.begin_read().map_err(db_error)?;
-        for entry in txn
-            .open_table(RECORDS)
-            .map_err(db_error)?
-            .iter()
-            .map_err(db_error)?
-        {
-            let (key, value) = entry.map_err(db_error)?;
-            match encoding::decode_record(key.value(), value.value()) {
-                Ok(Some(record)) => scan.records.push(record),
-                Ok(None) => {}
-                Err(error) => scan.damaged.push(format!(
-                    "record {}: {error}",
-                    show_key(&RecordKey::new(&key.value()))
-                )),
-            }
+    /// What can still be read from a file redb cannot open for writing (a damaged
+    /// allocator or system page makes the open panic): opened read-only, without repair.
+    /// `None` when even that fails.
+    pub fn salvage(path: &Path) -> Option<Scan> {
+        let db = guarded("read-only open", || {
+            redb::ReadOnlyDatabase::open(path).map_err(db_error)
+        })
+        .ok()?;
+        let mut scan = Scan::default();
+        let result = guarded("salvage", || {
+            let txn = db.begin_read().map_err(db_error)?;
+            scan_into(&txn, &mut scan)
+        });
+        if let Err(error) = result {
+            scan.stopped = Some(error.to_string());
         }
-        for entry in txn
-            .open_table(PROVIDERS)
-            .map_err(db_error)?
-            .iter()
-            .map_err(db_error)?
-        {
-            let (key, value) = entry.map_err(db_error)?;
-            let (record_key, provider) = key.value();
-            match encoding::decode_provider(record_key, provider, value.value()) {
-                Ok(Some(record)) => scan.providers.push(record),
-                Ok(None) => {}
-                Err(error) => scan.damaged.push(format!(
-                    "provider record {}: {error}",
-                    show_key(&RecordKey::new(&record_key))
-                )),
-            }
-        }
-        Ok(())
+        Some(scan)
     }
+}
 
+/// Reads every entry of `txn` into `scan`, checking each one's checksum.
+fn scan_into(txn: &redb::ReadTransaction, scan: &mut Scan) -> Result<(), PersistenceError> {
+    for entry in txn
+        .open_table(RECORDS)
+        .map_err(db_error)?
+        .iter()
+        .map_err(db_error)?
+    {
+        let (key, value) = entry.map_err(db_error)?;
+        match encoding::decode_record(key.value(), value.value()) {
+            Ok(Some(record)) => scan.records.push(record),
+            Ok(None) => {}
+            Err(error) => scan.damaged.push(format!(
+                "record {}: {error}",
+                show_key(&RecordKey::new(&key.value()))
+            )),
+        }
+    }
+    for entry in txn
+        .open_table(PROVIDERS)
+        .map_err(db_error)?
+        .iter()
+        .map_err(db_error)?
+    {
+        let (key, value) = entry.map_err(db_error)?;
+        let (record_key, provider) = key.value();
+        match encoding::decode_provider(record_key, provider, value.value()) {
+            Ok(Some(record)) => scan.providers.push(record),
+            Ok(None) => {}
+            Err(error) => scan.damaged.push(format!(
+                "provider record {}: {error}",
+                show_key(&RecordKey::new(&record_key))
+            )),
+        }
+    }
+    Ok(())
+}
+
+impl DiskStore {
     /// Writes recovered entries into this (new) file in one transaction.
     pub fn write_all(
         &self,

@@ -67,7 +67,21 @@ pub struct Opened {
 
 /// Opens the store at `path`. `dir_is_new`: the data dir was created by this start, so an
 /// empty store is expected.
+///
+/// A damaged page can make redb panic; the panic is caught and reported as damage, and
+/// while the store is opened the default panic hook, which would print the panic as if
+/// the node had crashed, is replaced by a debug log line.
 pub fn open_store(path: &Path, dir_is_new: bool, policy: OnDamaged) -> Result<Opened, OpenError> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        tracing::debug!(%info, "panic inside the record database (caught)");
+    }));
+    let result = open_checked(path, dir_is_new, policy);
+    std::panic::set_hook(previous);
+    result
+}
+
+fn open_checked(path: &Path, dir_is_new: bool, policy: OnDamaged) -> Result<Opened, OpenError> {
     let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
     if empty && !dir_is_new {
         let what = "the file is empty (zero length) although the data dir has been used \
@@ -81,8 +95,19 @@ pub fn open_store(path: &Path, dir_is_new: bool, policy: OnDamaged) -> Result<Op
             return Err(error.into());
         }
         Err(error) => {
-            let what = format!("the database cannot be opened ({error})");
-            return recover(path, policy, what, Scan::default());
+            let mut what = format!("the database cannot be opened ({error})");
+            let scan = match DiskStore::salvage(path) {
+                Some(scan) => {
+                    what.push_str(&format!(
+                        "; read-only, {} records and {} damaged entries could be read",
+                        scan.records.len(),
+                        scan.damaged.len()
+                    ));
+                    scan
+                }
+                None => Scan::default(),
+            };
+            return recover(path, policy, what, scan);
         }
     };
     let scan = store.scan();
