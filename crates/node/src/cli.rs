@@ -44,8 +44,8 @@ pub enum Command {
         client: ClientArgs,
     },
     /// Announce this process as a provider of KEY and keep running until interrupted:
-    /// a provider must stay online, since provider records point at it. It is a DHT client
-    /// (it stores no records for others, which would leave with it).
+    /// a provider must stay online, since provider records point at it. It serves the DHT
+    /// for peer routing but stores no records for others (they would leave with it).
     Provide {
         /// The key.
         key: String,

@@ -140,11 +140,20 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
     let options = NodeOptions {
         config: Config {
             kad_protocol: args.kad_protocol.clone(),
-            // Every one-shot command is a DHT client, `provide` included: a provider
-            // stays online only while its operator keeps it running, and a DHT server
-            // that leaves takes the records others put on it (issue 12). Its provider
-            // record carries its listen addresses, so it is found without serving.
-            kad_mode: KadMode::Client,
+            // A provider serves the DHT so that peer routing finds it (find-peer, ping
+            // by id: clients are in nobody's routing table), but it stays online only
+            // while its operator keeps it running, and a server that leaves takes the
+            // records others put on it (issue 12). So it holds none: with a record limit
+            // of 0 its store refuses every PUT_VALUE, kad resets the stream, and no
+            // put's acknowledgement rests on it. The other commands are clients.
+            kad_mode: match action {
+                Action::Provide(_) => KadMode::Server,
+                _ => KadMode::Client,
+            },
+            max_records: match action {
+                Action::Provide(_) => 0,
+                _ => Config::default().max_records,
+            },
             ..Config::default()
         },
         data_dir: None,
