@@ -161,7 +161,17 @@ impl ServeProcess {
 
     /// Like [`start`](Self::start), with `webkad` run by `command` (e.g. wrapped in
     /// `ip netns exec <ns>`, which execs it: the child's PID is the node's).
-    pub async fn start_with(mut command: Command, args: &[&str]) -> Self {
+    pub async fn start_with(command: Command, args: &[&str]) -> Self {
+        Self::start_inner(command, args, Stdio::inherit()).await
+    }
+
+    /// Like [`start`](Self::start), with the node's log (stderr) written to `log`.
+    pub async fn start_logged(args: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_inner(Command::new(webkad_bin()), args, Stdio::from(file)).await
+    }
+
+    async fn start_inner(mut command: Command, args: &[&str], stderr: Stdio) -> Self {
         let mut child = command
             .arg("serve")
             .args(args)
@@ -171,7 +181,7 @@ impl ServeProcess {
             )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("webkad serve starts");

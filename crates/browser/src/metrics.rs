@@ -33,7 +33,7 @@ export interface NodeStats {
   connected_peers: number;
   routing_table_size: number;
   store: { records: number; provider_records: number; provided_keys: number;
-           persistence_failures: number; bytes: number };
+           persistence_failures: number; bytes: number; damaged_at_load: number };
   /** Bytes since start, in all and per transport. */
   bandwidth: { inbound_bytes: number; outbound_bytes: number;
                by_transport: { transport: string; inbound_bytes: number; outbound_bytes: number }[] };

@@ -153,13 +153,16 @@ impl Behaviour {
     }
 }
 
-/// The memory-store limits that follow from `config` (kad refuses values `>=` its limit).
-pub fn store_limits(config: &Config) -> MemoryStoreConfig {
-    MemoryStoreConfig {
-        max_records: config.max_records,
-        max_value_bytes: config.max_value_bytes + 1,
-        max_providers_per_key: config.max_providers_per_key,
-        max_provided_keys: config.max_provided_keys,
+/// The store limits that follow from `config` (kad refuses values `>=` its limit).
+pub fn store_limits(config: &Config) -> crate::store::StoreLimits {
+    crate::store::StoreLimits {
+        memory: MemoryStoreConfig {
+            max_records: config.max_records,
+            max_value_bytes: config.max_value_bytes + 1,
+            max_providers_per_key: config.max_providers_per_key,
+            max_provided_keys: config.max_provided_keys,
+        },
+        max_key_bytes: config.max_key_bytes,
     }
 }
 
@@ -170,8 +173,11 @@ fn kad_config(protocol: StreamProtocol, config: &Config) -> kad::Config {
         .set_provider_record_ttl(Some(config.provider_ttl))
         .set_max_packet_size(config.kad_max_packet_size)
         .set_periodic_bootstrap_interval(Some(config.bootstrap_interval))
-        // Inbound records reach the event loop, which screens them before storing.
-        .set_record_filtering(kad::StoreInserts::FilterBoth);
+        // kad stores inbound records itself, so that a write our store refuses (a limit,
+        // a full disk) resets the stream instead of acknowledging it: with `FilterBoth`
+        // kad acknowledges every PUT before the event loop sees it. The store checks the
+        // limits and reports each outcome to the event loop (`Store::outcomes`).
+        .set_record_filtering(kad::StoreInserts::Unfiltered);
     kad
 }
 

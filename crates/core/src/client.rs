@@ -56,6 +56,28 @@ pub enum PutOutcome {
     LocalOnly,
 }
 
+/// Where a PUT's record lives: the DHT servers that acknowledged it. A server acknowledges
+/// only what its store made durable (it refuses, and the put does not count it, otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PutReceipt {
+    /// How many DHT servers confirmed it.
+    pub confirmations: usize,
+    /// Which ones, when kad reports them (it does unless every one of the k closest
+    /// servers confirmed).
+    pub confirmed_by: Vec<PeerId>,
+}
+
+impl PutReceipt {
+    /// The coarse outcome.
+    pub fn outcome(&self) -> PutOutcome {
+        if self.confirmations > 0 {
+            PutOutcome::Replicated
+        } else {
+            PutOutcome::LocalOnly
+        }
+    }
+}
+
 /// A connected peer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerSummary {
@@ -122,8 +144,8 @@ pub enum Command {
     AddDhtServer(PeerId, Multiaddr, Reply<()>),
     /// Refresh the routing table; answers the routing table size when done.
     Bootstrap(Reply<usize>),
-    /// Store a record in the DHT.
-    Put(Vec<u8>, Vec<u8>, Reply<PutOutcome>),
+    /// Store a record in the DHT (`None`: on the closest servers, else on these peers).
+    Put(Vec<u8>, Vec<u8>, Option<Vec<PeerId>>, Reply<PutReceipt>),
     /// Look a record up.
     Get(Vec<u8>, Reply<Option<FoundRecord>>),
     /// Announce this node as a provider of a key.
@@ -260,7 +282,25 @@ impl Client {
 
     /// Stores `value` under `key` locally and on the closest DHT servers.
     pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<PutOutcome, Error> {
-        self.timed(Operation::Put, |r| Command::Put(key, value, r))
+        Ok(self.put_receipt(key, value).await?.outcome())
+    }
+
+    /// Stores `value` under `key` locally and on the closest DHT servers, and says which
+    /// servers confirmed it.
+    pub async fn put_receipt(&self, key: Vec<u8>, value: Vec<u8>) -> Result<PutReceipt, Error> {
+        self.timed(Operation::Put, |r| Command::Put(key, value, None, r))
+            .await
+    }
+
+    /// Stores `value` under `key` locally and on `peers` (whether or not they are the
+    /// closest), and says which of them confirmed it.
+    pub async fn put_to(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        peers: Vec<PeerId>,
+    ) -> Result<PutReceipt, Error> {
+        self.timed(Operation::Put, |r| Command::Put(key, value, Some(peers), r))
             .await
     }
 

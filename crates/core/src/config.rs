@@ -39,6 +39,8 @@ pub const DEFAULT_MAX_KEY_BYTES: usize = 1024;
 /// the 16 KiB message limit for that, so a record we accept can always be sent to and
 /// served by peers that keep the standard 16 KiB limit.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 12 * 1024;
+/// Records a node stores at most (its own and others').
+pub const DEFAULT_MAX_RECORDS: usize = 65_536;
 
 /// Whether this node answers Kademlia queries from others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,7 +289,7 @@ impl Default for Config {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             kad_max_packet_size: 64 * 1024,
-            max_records: 65_536,
+            max_records: DEFAULT_MAX_RECORDS,
             max_providers_per_key: 20,
             max_provided_keys: 4096,
             record_ttl: Duration::from_secs(48 * 60 * 60),

@@ -49,9 +49,9 @@ pub enum Error {
     /// No rendezvous server is connected.
     #[error("no rendezvous server known: connect to a bootstrap node first")]
     NoRendezvous,
-    /// The local store refused the entry (full).
+    /// The local store refused the entry: full, a limit, or the disk cannot take it.
     #[error("the local store refused it: {0}")]
-    StoreRefused(String),
+    StoreRefused(crate::store::RefusalCause),
     /// The node knows no peer to ask.
     #[error("no known peers: connect to a bootstrap node first")]
     NoKnownPeers,

@@ -35,7 +35,7 @@ use web_time::Instant;
 
 use crate::{
     behaviour::Behaviour,
-    client::{Client, Command, DiscoveredPeer, FoundRecord, PutOutcome, Reply},
+    client::{Client, Command, DiscoveredPeer, FoundRecord, PutReceipt, Reply},
     config::Config,
     error::Error,
     event::Event,
@@ -114,7 +114,8 @@ struct Pending {
     listen: HashMap<ListenerId, Reply<Multiaddr>>,
     dial: HashMap<ConnectionId, Reply<PeerId>>,
     bootstrap: HashMap<QueryId, Reply<usize>>,
-    put: HashMap<QueryId, Reply<PutOutcome>>,
+    /// Puts, with how many servers a put to all of them reaches.
+    put: HashMap<QueryId, (Reply<PutReceipt>, usize)>,
     get: HashMap<QueryId, Reply<Option<FoundRecord>>>,
     start_providing: HashMap<QueryId, Reply<()>>,
     get_providers: HashMap<QueryId, (Reply<Vec<PeerId>>, HashSet<PeerId>)>,

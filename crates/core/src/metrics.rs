@@ -118,7 +118,14 @@ impl Metrics {
             Err(Error::ValueTooLarge { .. }) => {
                 self.record_rejected("record", "value_too_large", "local");
             }
-            Err(Error::StoreRefused(_)) => self.record_rejected("record", "store_refused", "local"),
+            Err(Error::StoreRefused(cause)) => {
+                let kind = if op == Operation::Provide {
+                    "provider"
+                } else {
+                    "record"
+                };
+                self.record_rejected(kind, cause.label(), "local");
+            }
             Err(Error::MessageTooLarge { .. }) => self.limit_hit("message_size"),
             Err(Error::RoomMessageTooLarge { .. }) => self.limit_hit("room_message_size"),
             _ => {}

@@ -2,16 +2,25 @@
 //! written through to a durable backend when the node has one.
 //!
 //! Reads never touch the disk: `get`, `providers` and the republishing jobs read the
-//! [`MemoryStore`]. Every change that the memory store accepts (its limits checked first, so
-//! nothing over a limit is ever written) is then committed to the [`Persistence`] backend, and
-//! on start the backend's contents are loaded back. The native node uses
+//! [`MemoryStore`]. A write is checked against the limits, committed to the [`Persistence`]
+//! backend, and only then applied to the memory index; a write the backend refuses (disk
+//! full, database error) is refused as a whole, so memory and disk never disagree and kad
+//! answers the remote with an error instead of an acknowledgement. Each write's outcome,
+//! with the real cause of a refusal, is kept for the event loop ([`Store::outcomes`]).
+//! On start the backend's contents are loaded back. The native node uses
 //! [`DiskStore`](disk::DiskStore) (redb); the browser node runs with no backend.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod disk;
 pub mod encoding;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod open;
+pub mod refusal;
 
-use std::{borrow::Cow, collections::HashSet};
+use std::{
+    borrow::Cow,
+    collections::{HashSet, VecDeque},
+};
 
 use libp2p::{
     PeerId,
@@ -22,6 +31,7 @@ use libp2p::{
 };
 
 pub use encoding::EncodingError;
+pub use refusal::{EntryKind, RefusalCause, WriteOutcome};
 
 /// A durable home for records and provider records.
 ///
@@ -47,12 +57,31 @@ pub trait Persistence: Send {
 /// Why the durable backend failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistenceError {
+    /// The file system has no space left for the write.
+    #[error("the disk is full")]
+    DiskFull,
+    /// Another process holds the database's lock.
+    #[error(
+        "the record database is in use by another process (is another node running on this data dir?)"
+    )]
+    InUse,
     /// The database reported an error (I/O, corruption, a lock held elsewhere).
     #[error("record database: {0}")]
     Database(String),
     /// A stored entry could not be decoded.
     #[error(transparent)]
     Encoding(#[from] EncodingError),
+}
+
+impl PersistenceError {
+    fn cause(&self) -> RefusalCause {
+        match self {
+            Self::DiskFull => RefusalCause::DiskFull,
+            Self::InUse => RefusalCause::Database(self.to_string()),
+            Self::Database(message) => RefusalCause::Database(message.clone()),
+            Self::Encoding(error) => RefusalCause::Database(error.to_string()),
+        }
+    }
 }
 
 /// Counts of what the store holds.
@@ -64,29 +93,52 @@ pub struct StoreStats {
     pub provider_records: usize,
     /// Keys this node provides itself.
     pub provided_keys: usize,
-    /// Writes to the durable backend that failed since start.
+    /// Writes to the durable backend that failed since start (each one refused).
     pub persistence_failures: u64,
     /// Key and value bytes of the records held.
     pub bytes: u64,
+    /// Damaged entries found (and skipped) when the store was opened.
+    pub damaged_at_load: u64,
 }
 
-/// webkad's record store: a [`MemoryStore`] index written through to an optional backend.
+/// The store's limits: kad's memory-store limits plus the key size.
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    /// Records, value size (exclusive, as kad counts it), providers.
+    pub memory: MemoryStoreConfig,
+    /// The largest key accepted, in bytes.
+    pub max_key_bytes: usize,
+}
+
+/// How many write outcomes wait for the event loop at most (the oldest are dropped).
+const MAX_OUTCOMES: usize = 4096;
+
+/// webkad's record store: a [`MemoryStore`] index behind an optional durable backend.
 pub struct Store {
     memory: MemoryStore,
+    limits: StoreLimits,
+    /// Records held (the memory store does not count them).
+    record_count: usize,
     /// Keys with at least one provider record (the memory store does not expose them).
     provider_keys: HashSet<RecordKey>,
     backend: Option<Box<dyn Persistence>>,
     persistence_failures: u64,
+    damaged_at_load: u64,
+    outcomes: VecDeque<WriteOutcome>,
 }
 
 impl Store {
     /// A store that keeps everything in memory only.
-    pub fn in_memory(local_id: PeerId, limits: MemoryStoreConfig) -> Self {
+    pub fn in_memory(local_id: PeerId, limits: StoreLimits) -> Self {
         Self {
-            memory: MemoryStore::with_config(local_id, limits),
+            memory: MemoryStore::with_config(local_id, limits.memory.clone()),
+            limits,
+            record_count: 0,
             provider_keys: HashSet::new(),
             backend: None,
             persistence_failures: 0,
+            damaged_at_load: 0,
+            outcomes: VecDeque::new(),
         }
     }
 
@@ -96,14 +148,20 @@ impl Store {
     /// warning; they stay in the backend untouched.
     pub fn with_backend(
         local_id: PeerId,
-        limits: MemoryStoreConfig,
+        limits: StoreLimits,
         backend: Box<dyn Persistence>,
     ) -> Result<Self, PersistenceError> {
         let (records, providers) = backend.load()?;
         let mut store = Self::in_memory(local_id, limits);
         for record in records {
-            if let Err(error) = store.memory.put(record) {
-                tracing::warn!(%error, "stored record skipped at load");
+            let key = record.key.clone();
+            if let Err(cause) = store.check_record(&record) {
+                tracing::warn!(%cause, key = %show_key(&key), "stored record skipped at load");
+                continue;
+            }
+            match store.memory.put(record) {
+                Ok(()) => store.record_count += 1,
+                Err(error) => tracing::warn!(%error, "stored record skipped at load"),
             }
         }
         for provider in providers {
@@ -120,7 +178,7 @@ impl Store {
     /// Counts of what the store holds.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
-            records: self.memory.records().count(),
+            records: self.record_count,
             provider_records: self
                 .provider_keys
                 .iter()
@@ -128,6 +186,7 @@ impl Store {
                 .sum(),
             provided_keys: self.memory.provided().count(),
             persistence_failures: self.persistence_failures,
+            damaged_at_load: self.damaged_at_load,
             bytes: self
                 .memory
                 .records()
@@ -136,19 +195,138 @@ impl Store {
         }
     }
 
-    /// Runs one write against the backend; a failure is logged and counted, and the
-    /// in-memory copy keeps serving (the DHT republishes records, so the next write heals it).
+    /// Records how many damaged entries opening the backend skipped (for the stats).
+    pub fn set_damaged_at_load(&mut self, count: u64) {
+        self.damaged_at_load = count;
+    }
+
+    /// The outcomes of the writes since the event loop last took them, oldest first.
+    pub fn outcomes(&mut self) -> &mut VecDeque<WriteOutcome> {
+        &mut self.outcomes
+    }
+
+    fn note(
+        &mut self,
+        kind: EntryKind,
+        key: RecordKey,
+        provider: Option<PeerId>,
+        result: Result<(), RefusalCause>,
+    ) {
+        if self.outcomes.len() >= MAX_OUTCOMES {
+            self.outcomes.pop_front();
+        }
+        self.outcomes.push_back(WriteOutcome {
+            kind,
+            key,
+            provider,
+            result,
+        });
+    }
+
+    /// The limits a record must meet, checked before anything is written.
+    fn check_record(&self, record: &Record) -> Result<(), RefusalCause> {
+        let key_size = record.key.as_ref().len();
+        if key_size > self.limits.max_key_bytes {
+            return Err(RefusalCause::KeyTooLarge {
+                size: key_size,
+                limit: self.limits.max_key_bytes,
+            });
+        }
+        // kad's limit is exclusive: values of `max_value_bytes` or more are refused.
+        let value_limit = self.limits.memory.max_value_bytes;
+        if record.value.len() >= value_limit {
+            return Err(RefusalCause::ValueTooLarge {
+                size: record.value.len(),
+                limit: value_limit.saturating_sub(1),
+            });
+        }
+        Ok(())
+    }
+
+    fn try_put(&mut self, record: &Record) -> Result<(), RefusalCause> {
+        self.check_record(record)?;
+        let previous = self.memory.get(&record.key).map(Cow::into_owned);
+        if previous.is_none() && self.record_count >= self.limits.memory.max_records {
+            return Err(RefusalCause::StoreFull {
+                limit: self.limits.memory.max_records,
+            });
+        }
+        self.persist("put record", |b| b.put_record(record))?;
+        if let Err(error) = self.memory.put(record.clone()) {
+            // Not expected after the checks above; undo the disk write so both agree.
+            let _ = self.persist("undo put record", |b| match &previous {
+                Some(old) => b.put_record(old),
+                None => b.remove_record(&record.key),
+            });
+            return Err(RefusalCause::Database(error.to_string()));
+        }
+        if previous.is_none() {
+            self.record_count += 1;
+        }
+        Ok(())
+    }
+
+    fn try_add_provider(&mut self, record: &ProviderRecord) -> Result<(), RefusalCause> {
+        let key_size = record.key.as_ref().len();
+        if key_size > self.limits.max_key_bytes {
+            return Err(RefusalCause::KeyTooLarge {
+                size: key_size,
+                limit: self.limits.max_key_bytes,
+            });
+        }
+        let before = self.memory.providers(&record.key);
+        let previous = before
+            .iter()
+            .find(|p| p.provider == record.provider)
+            .cloned();
+        if previous.is_none() {
+            if before.is_empty() && self.provider_keys.len() >= self.limits.memory.max_provided_keys
+            {
+                return Err(RefusalCause::ProvidedKeysFull {
+                    limit: self.limits.memory.max_provided_keys,
+                });
+            }
+            // A full list keeps the providers it has (kad's defence against Sybil floods):
+            // nothing is written, as kad's own store does.
+            if before.len() >= self.limits.memory.max_providers_per_key {
+                return Ok(());
+            }
+        }
+        self.persist("add provider", |b| b.put_provider(record))?;
+        if let Err(error) = self.memory.add_provider(record.clone()) {
+            let _ = self.persist("undo add provider", |b| match &previous {
+                Some(old) => b.put_provider(old),
+                None => b.remove_provider(&record.key, &record.provider),
+            });
+            return Err(RefusalCause::Database(error.to_string()));
+        }
+        self.provider_keys.insert(record.key.clone());
+        Ok(())
+    }
+
+    /// Runs one write against the backend (none: nothing to do); a failure is logged,
+    /// counted and returned as the cause of the refusal.
     fn persist(
         &mut self,
         what: &str,
         write: impl FnOnce(&mut dyn Persistence) -> Result<(), PersistenceError>,
-    ) {
-        if let Some(backend) = self.backend.as_deref_mut()
-            && let Err(error) = write(backend)
-        {
+    ) -> Result<(), RefusalCause> {
+        let Some(backend) = self.backend.as_deref_mut() else {
+            return Ok(());
+        };
+        write(backend).map_err(|error| {
             self.persistence_failures += 1;
-            tracing::error!(%error, what, "record store write failed; kept in memory only");
-        }
+            tracing::error!(%error, what, "record store write failed; refused");
+            error.cause()
+        })
+    }
+}
+
+/// A key for logs: its text when it is UTF-8, else hex.
+pub fn show_key(key: &RecordKey) -> String {
+    match std::str::from_utf8(key.as_ref()) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => key.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
     }
 }
 
@@ -161,14 +339,25 @@ impl RecordStore for Store {
     }
 
     fn put(&mut self, record: Record) -> store::Result<()> {
-        self.memory.put(record.clone())?;
-        self.persist("put record", |b| b.put_record(&record));
-        Ok(())
+        let result = self.try_put(&record);
+        let error = result.as_ref().err().map(RefusalCause::to_kad);
+        self.note(EntryKind::Record, record.key, None, result);
+        error.map_or(Ok(()), Err)
     }
 
     fn remove(&mut self, key: &RecordKey) {
-        self.memory.remove(key);
-        self.persist("remove record", |b| b.remove_record(key));
+        if self.memory.get(key).is_none() {
+            return;
+        }
+        // Disk first: a removal the disk refuses leaves the record in both places (an
+        // expired record is not served either way).
+        if self
+            .persist("remove record", |b| b.remove_record(key))
+            .is_ok()
+        {
+            self.memory.remove(key);
+            self.record_count = self.record_count.saturating_sub(1);
+        }
     }
 
     fn records(&self) -> Self::RecordsIter<'_> {
@@ -176,19 +365,15 @@ impl RecordStore for Store {
     }
 
     fn add_provider(&mut self, record: ProviderRecord) -> store::Result<()> {
-        self.memory.add_provider(record.clone())?;
-        // The memory store may have refused it silently (full and farther than all others);
-        // persist only what it kept.
-        if self
-            .memory
-            .providers(&record.key)
-            .iter()
-            .any(|p| p.provider == record.provider)
-        {
-            self.provider_keys.insert(record.key.clone());
-            self.persist("add provider", |b| b.put_provider(&record));
-        }
-        Ok(())
+        let result = self.try_add_provider(&record);
+        let error = result.as_ref().err().map(RefusalCause::to_kad);
+        self.note(
+            EntryKind::Provider,
+            record.key,
+            Some(record.provider),
+            result,
+        );
+        error.map_or(Ok(()), Err)
     }
 
     fn providers(&self, key: &RecordKey) -> Vec<ProviderRecord> {
@@ -200,10 +385,18 @@ impl RecordStore for Store {
     }
 
     fn remove_provider(&mut self, key: &RecordKey, provider: &PeerId) {
+        if self
+            .persist("remove provider", |b| b.remove_provider(key, provider))
+            .is_err()
+        {
+            return;
+        }
         self.memory.remove_provider(key, provider);
         if self.memory.providers(key).is_empty() {
             self.provider_keys.remove(key);
         }
-        self.persist("remove provider", |b| b.remove_provider(key, provider));
     }
 }
+
+#[cfg(test)]
+mod tests;

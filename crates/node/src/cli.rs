@@ -20,12 +20,17 @@ pub struct Cli {
 pub enum Command {
     /// Run a bootstrap node: DHT server, circuit relay, HTTP API, and a console on stdin.
     Serve(Box<ServeArgs>),
-    /// Store VALUE under KEY in the DHT, then exit.
+    /// Store VALUE under KEY in the DHT, then exit. Succeeds (exit 0) only when the
+    /// bootstrap node confirmed the record durably stored, and at least --quorum DHT
+    /// servers in all did.
     Put {
         /// The key (its UTF-8 bytes are the DHT key).
         key: String,
         /// The value (its UTF-8 bytes are stored).
         value: String,
+        /// DHT servers that must confirm the record, the bootstrap node counted.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+        quorum: u16,
         /// How to join the network.
         #[command(flatten)]
         client: ClientArgs,
@@ -40,7 +45,7 @@ pub enum Command {
     },
     /// Announce this process as a provider of KEY and keep running until interrupted:
     /// a provider must stay online, since provider records point at it. It serves the DHT
-    /// while it runs.
+    /// for peer routing but stores no records for others (they would leave with it).
     Provide {
         /// The key.
         key: String,
@@ -128,6 +133,15 @@ pub enum KadModeArg {
     /// Client until AutoNAT (or a UPnP mapping) confirms a direct external address, then
     /// server; back to client when it expires.
     Auto,
+}
+
+/// `--on-damaged-store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDamagedArg {
+    /// Move the damaged file aside and start with the intact entries.
+    Recover,
+    /// Do not start.
+    Refuse,
 }
 
 /// A relay address: it must name the relay (`…/p2p/<relay id>`).
@@ -229,6 +243,16 @@ pub struct ServeArgs {
     /// Rendezvous server: registrations held at once over all peers.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub rendezvous_max_registrations: usize,
+    /// Records (keys) this node stores at most, its own and others'; a PUT of a new key
+    /// beyond it is refused with the limit in the error.
+    #[arg(long, value_name = "N", default_value_t = webkad_core::config::DEFAULT_MAX_RECORDS)]
+    pub max_records: usize,
+    /// What to do when the record store file is damaged (entries failing their checksum, a
+    /// file the database cannot open, an empty file in a used data dir): `recover` moves
+    /// it aside to store.redb.damaged-<unix time> and starts with every intact entry;
+    /// `refuse` does not start.
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "recover")]
+    pub on_damaged_store: OnDamagedArg,
     /// Register this node under NAMESPACE at the rendezvous servers it connects to (those
     /// of --bootstrap nodes) and discover the peers there, e.g. webkad-browsers to be
     /// listed among the pages.

@@ -4,7 +4,7 @@
 //! touching the node; [`execute`] runs it and returns the line(s) to print.
 
 use libp2p::{Multiaddr, PeerId};
-use webkad_core::{Client, PingTarget, client::PutOutcome};
+use webkad_core::{Client, PingTarget};
 
 use crate::output::{quote, show_rtt};
 
@@ -157,11 +157,17 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
     match command {
         ConsoleCommand::Put(key, value) => {
             match client
-                .put(key.clone().into_bytes(), value.into_bytes())
+                .put_receipt(key.clone().into_bytes(), value.into_bytes())
                 .await
             {
-                Ok(PutOutcome::Replicated) => format!("Put record {}", quote(&key)),
-                Ok(PutOutcome::LocalOnly) => format!(
+                // This node's store made it durable before it answered; the others each
+                // confirmed their own durable copy.
+                Ok(receipt) if receipt.confirmations > 0 => format!(
+                    "Put record {} (stored here and on {} other DHT server(s))",
+                    quote(&key),
+                    receipt.confirmations
+                ),
+                Ok(_) => format!(
                     "Put record {} locally; no other DHT server took a copy yet",
                     quote(&key)
                 ),

@@ -68,6 +68,8 @@ pub fn default_data_dir() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct DataDir {
     path: PathBuf,
+    /// No identity key was there when it was opened: a first start.
+    new: bool,
 }
 
 impl DataDir {
@@ -81,12 +83,19 @@ impl DataDir {
         restrict(path, 0o700).map_err(dir_error)?;
         Ok(Self {
             path: path.to_owned(),
+            new: !path.join("identity.key").exists(),
         })
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this start is the directory's first (no identity key was there yet), so an
+    /// empty record store is expected rather than a sign of lost records.
+    pub fn is_new(&self) -> bool {
+        self.new
     }
 
     /// The record database file.

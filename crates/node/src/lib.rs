@@ -22,6 +22,7 @@ pub mod http;
 pub mod nat_report;
 pub mod node;
 pub mod oneshot;
+mod oneshot_put;
 pub mod output;
 pub mod page_files;
 pub mod process_metrics;

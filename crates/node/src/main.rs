@@ -54,5 +54,9 @@ fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log write that fails (stderr redirected to a full disk) is otherwise reported
+        // with `eprintln!`, which panics when stderr fails too, and took the event loop
+        // down with it (issue 12). A node whose log cannot be written keeps serving.
+        .log_internal_errors(false)
         .init();
 }

@@ -11,7 +11,10 @@ use webkad_core::{
     Client, Config, EventLoop, Metrics, Store,
     behaviour::store_limits,
     metrics::Registry,
-    store::{PersistenceError, disk::DiskStore},
+    store::{
+        PersistenceError,
+        open::{OnDamaged, OpenError, open_store},
+    },
 };
 
 use crate::{
@@ -38,6 +41,8 @@ pub struct NodeOptions {
     pub http: Option<SocketAddr>,
     /// The built page to serve over HTTP at `/` (trunk's `dist/`), if any.
     pub web_dir: Option<PathBuf>,
+    /// What to do when the record store file is damaged.
+    pub on_damaged_store: OnDamaged,
 }
 
 impl NodeOptions {
@@ -72,6 +77,7 @@ impl NodeOptions {
             bootstrap: Vec::new(),
             http: None,
             web_dir: None,
+            on_damaged_store: OnDamaged::Recover,
         }
     }
 }
@@ -85,6 +91,10 @@ pub enum StartError {
     /// The record database cannot be opened.
     #[error("cannot open the record store: {0}")]
     Store(#[from] PersistenceError),
+    /// The record database is damaged and the operator asked to refuse, or it could not be
+    /// moved aside.
+    #[error(transparent)]
+    DamagedStore(#[from] OpenError),
     /// The libp2p stack cannot be built.
     #[error(transparent)]
     Swarm(#[from] swarm::SwarmError),
@@ -238,9 +248,11 @@ fn open_state(
             let dir = DataDir::open(path)?;
             let keypair = dir.identity()?;
             let certificate = dir.certificate()?;
-            let disk = DiskStore::open(&dir.store_path())?;
+            let opened = open_store(&dir.store_path(), dir.is_new(), options.on_damaged_store)?;
+            let damaged = opened.damaged_entries as u64;
             let peer_id = keypair.public().to_peer_id();
-            let store = Store::with_backend(peer_id, limits, Box::new(disk))?;
+            let mut store = Store::with_backend(peer_id, limits, Box::new(opened.store))?;
+            store.set_damaged_at_load(damaged);
             Ok((keypair, certificate, store))
         }
         None => {

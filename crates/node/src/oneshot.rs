@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use libp2p::{Multiaddr, PeerId};
 use serde_json::json;
-use webkad_core::{Client, Config, KadMode, PingTarget, addr, client::PutOutcome};
+use webkad_core::{Client, Config, KadMode, PingTarget, addr};
 
 use crate::{
     cli::{ClientArgs, Command},
@@ -58,7 +58,7 @@ pub async fn run(command: Command) -> ExitCode {
     let json = args.json;
     let outcome = match start_client(&args, &action).await {
         Ok(node) => {
-            let outcome = perform(&node.client, action).await;
+            let outcome = perform(&node.client, &args.bootstrap, action).await;
             node.shutdown().await;
             outcome
         }
@@ -78,7 +78,7 @@ pub async fn run(command: Command) -> ExitCode {
 
 /// The one thing a one-shot command does.
 enum Action {
-    Put(String, String),
+    Put(String, String, usize),
     Get(String),
     Provide(String),
     Providers(String),
@@ -90,7 +90,12 @@ enum Action {
 
 fn split(command: Command) -> Result<(ClientArgs, Action), String> {
     let (args, action) = match command {
-        Command::Put { key, value, client } => (client, Action::Put(key, value)),
+        Command::Put {
+            key,
+            value,
+            quorum,
+            client,
+        } => (client, Action::Put(key, value, usize::from(quorum))),
         Command::Get { key, client } => (client, Action::Get(key)),
         Command::Provide { key, client } => (client, Action::Provide(key)),
         Command::Providers { key, client } => (client, Action::Providers(key)),
@@ -135,11 +140,19 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
     let options = NodeOptions {
         config: Config {
             kad_protocol: args.kad_protocol.clone(),
-            // A provider stays online and reachable, so it serves the DHT like any full
-            // node (and peer routing finds it); the other commands are gone in a moment.
+            // A provider serves the DHT so that peer routing finds it (find-peer, ping
+            // by id: clients are in nobody's routing table), but it stays online only
+            // while its operator keeps it running, and a server that leaves takes the
+            // records others put on it (issue 12). So it holds none: with a record limit
+            // of 0 its store refuses every PUT_VALUE, kad resets the stream, and no
+            // put's acknowledgement rests on it. The other commands are clients.
             kad_mode: match action {
                 Action::Provide(_) => KadMode::Server,
                 _ => KadMode::Client,
+            },
+            max_records: match action {
+                Action::Provide(_) => 0,
+                _ => Config::default().max_records,
             },
             ..Config::default()
         },
@@ -149,6 +162,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         bootstrap: Vec::new(),
         http: None,
         web_dir: None,
+        on_damaged_store: Default::default(),
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;
     if !args.bootstrap.is_empty() && node::join(&node.client, &args.bootstrap).await == 0 {
@@ -182,21 +196,14 @@ fn webrtc_dial_sockets(targets: &[Multiaddr]) -> Vec<Multiaddr> {
     sockets
 }
 
-async fn perform(client: &Client, action: Action) -> Outcome {
+async fn perform(client: &Client, bootstrap: &[Multiaddr], action: Action) -> Outcome {
     match action {
-        Action::Put(key, value) => match client
-            .put(key.clone().into_bytes(), value.into_bytes())
-            .await
-        {
-            Ok(PutOutcome::Replicated) => Outcome::ok(
-                format!("stored {key:?}"),
-                json!({ "key": key, "stored": true }),
-            ),
-            Ok(PutOutcome::LocalOnly) => {
-                Outcome::fail(webkad_core::Error::NotReplicated.to_string())
+        Action::Put(key, value, quorum) => {
+            match crate::oneshot_put::put(client, bootstrap, key, value, quorum).await {
+                Ok((plain, json)) => Outcome::ok(plain, json),
+                Err(message) => Outcome::fail(message),
             }
-            Err(e) => Outcome::fail(e.to_string()),
-        },
+        }
         Action::Get(key) => match client.get(key.clone().into_bytes()).await {
             Ok(Some(found)) => {
                 let value = String::from_utf8_lossy(&found.value).into_owned();

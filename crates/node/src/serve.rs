@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use webkad_core::{
     Client, Config, KadMode, NatConfig, RelayLimits, RendezvousConfig, RendezvousServerLimits,
+    store::open::OnDamaged,
 };
 
 use crate::{
-    cli::{KadModeArg, ServeArgs},
+    cli::{KadModeArg, OnDamagedArg, ServeArgs},
     console,
     data_dir::default_data_dir,
     http,
@@ -45,6 +46,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             .as_deref()
             .map(RendezvousConfig::in_namespace)
             .unwrap_or_default(),
+        max_records: args.max_records,
         ..Config::bootstrap()
     };
     NodeOptions {
@@ -63,6 +65,10 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         bootstrap: args.bootstrap.clone(),
         http: (!args.no_http).then_some(args.http),
         web_dir: Some(args.web_dir.clone()),
+        on_damaged_store: match args.on_damaged_store {
+            OnDamagedArg::Recover => OnDamaged::Recover,
+            OnDamagedArg::Refuse => OnDamaged::Refuse,
+        },
     }
 }
 

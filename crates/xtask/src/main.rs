@@ -9,10 +9,12 @@
 //! * `cargo xtask build-web` builds the page into `dist/`.
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
 //! * `cargo xtask page-profile` records what the page runs up to `joined` (the wasm split).
+//! * `cargo xtask fuzz [--runs N]` runs the codec fuzz targets (a million inputs each).
 
 mod cmd;
 mod compress;
 mod debian;
+mod fuzz;
 mod interop;
 mod page_js;
 mod page_profile;
@@ -53,6 +55,8 @@ enum Command {
     /// Record which wasm functions the page runs up to `joined` (web/page-profile.txt, what
     /// the page's wasm split keeps in the module loaded first), then rebuild the page.
     PageProfile,
+    /// Run the fuzz targets of our codecs and parsers (default: a million inputs each).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::PageProfile => tools::ensure_rust_tools()
             .and_then(|()| web_tools::ensure_web_tools())
             .and_then(|()| page_profile::page_profile()),
+        Command::Fuzz(args) => fuzz::fuzz(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,7 +44,7 @@ impl EventLoop {
                 Ok(id) => _ = self.pending.bootstrap.insert(id, reply),
                 Err(_) => answer(reply, Err(Error::NoKnownPeers)),
             },
-            Command::Put(key, value, reply) => self.put(key, value, reply),
+            Command::Put(key, value, peers, reply) => self.put(key, value, peers, reply),
             Command::Get(key, reply) => match self.record_key(&key) {
                 Ok(key) => {
                     let id = self.swarm.behaviour_mut().kad.get_record(key);
@@ -53,10 +53,7 @@ impl EventLoop {
                 Err(e) => answer(reply, Err(e)),
             },
             Command::StartProviding(key, reply) => match self.record_key(&key) {
-                Ok(key) => match self.swarm.behaviour_mut().kad.start_providing(key) {
-                    Ok(id) => _ = self.pending.start_providing.insert(id, reply),
-                    Err(e) => answer(reply, Err(Error::StoreRefused(e.to_string()))),
-                },
+                Ok(key) => self.start_providing(key, reply),
                 Err(e) => answer(reply, Err(e)),
             },
             Command::GetProviders(key, reply) => match self.record_key(&key) {
@@ -164,7 +161,13 @@ impl EventLoop {
         Ok(RecordKey::new(&key))
     }
 
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>, reply: Reply<super::PutOutcome>) {
+    fn put(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        peers: Option<Vec<PeerId>>,
+        reply: Reply<super::PutReceipt>,
+    ) {
         let record_key = match self.record_key(&key) {
             Ok(record_key) => record_key,
             Err(e) => return answer(reply, Err(e)),
@@ -180,14 +183,51 @@ impl EventLoop {
             );
         }
         let record = kad::Record::new(record_key, value);
-        match self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .put_record(record, Quorum::One)
-        {
-            Ok(id) => _ = self.pending.put.insert(id, reply),
-            Err(e) => answer(reply, Err(Error::StoreRefused(e.to_string()))),
+        // Quorum::All: the put then reports every server that confirmed (kad lists them
+        // when the quorum is not met, and it is met only when all k closest confirmed).
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let before = kad.store_mut().outcomes().len();
+        let (started, all) = match peers {
+            None => (kad.put_record(record, Quorum::All), kad::K_VALUE.get()),
+            Some(peers) => {
+                let all = peers.len();
+                (
+                    Ok(kad.put_record_to(record, peers.into_iter(), Quorum::All)),
+                    all,
+                )
+            }
+        };
+        // The local write's outcome, with its real cause; anything before it belongs to
+        // inbound writes that the loop reports when their events arrive.
+        let local = kad.store_mut().outcomes().split_off(before);
+        match started {
+            Ok(id) => _ = self.pending.put.insert(id, (reply, all)),
+            Err(e) => {
+                let cause = local
+                    .into_iter()
+                    .rev()
+                    .find_map(|o| o.result.err())
+                    .unwrap_or_else(|| crate::store::RefusalCause::Database(e.to_string()));
+                answer(reply, Err(Error::StoreRefused(cause)));
+            }
+        }
+    }
+
+    fn start_providing(&mut self, key: RecordKey, reply: Reply<()>) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let before = kad.store_mut().outcomes().len();
+        let started = kad.start_providing(key);
+        let local = kad.store_mut().outcomes().split_off(before);
+        match started {
+            Ok(id) => _ = self.pending.start_providing.insert(id, reply),
+            Err(e) => {
+                let cause = local
+                    .into_iter()
+                    .rev()
+                    .find_map(|o| o.result.err())
+                    .unwrap_or_else(|| crate::store::RefusalCause::Database(e.to_string()));
+                answer(reply, Err(Error::StoreRefused(cause)));
+            }
         }
     }
 

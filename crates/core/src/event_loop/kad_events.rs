@@ -2,14 +2,15 @@
 
 use libp2p::kad::{
     self, BootstrapOk, GetClosestPeersOk, GetProvidersOk, GetRecordOk, InboundRequest, QueryId,
-    QueryResult, store::RecordStore,
+    QueryResult,
 };
 
 use super::{EventLoop, answer};
 use crate::{
-    client::{FoundRecord, PutOutcome},
+    client::{FoundRecord, PutReceipt},
     error::Error,
     event::Event,
+    store::{EntryKind, RefusalCause, WriteOutcome, show_key},
 };
 
 impl EventLoop {
@@ -38,60 +39,76 @@ impl EventLoop {
         }
     }
 
-    /// Records and provider records from other peers are screened here (kad runs with
-    /// `StoreInserts::FilterBoth`): what our limits refuse is logged and never stored.
+    /// kad stores inbound records itself (`StoreInserts::Unfiltered`), so a write our store
+    /// refuses is answered with a reset, never an acknowledgement. The store tells the loop
+    /// what happened (`Store::outcomes`): each stored entry's key here, the refusals with
+    /// their causes in [`EventLoop::report_refusals`].
     fn on_inbound_request(&mut self, request: InboundRequest) {
+        let kind = match &request {
+            InboundRequest::PutRecord { record: None, .. } => EntryKind::Record,
+            InboundRequest::AddProvider { record: None } => EntryKind::Provider,
+            _ => return,
+        };
+        let Some(stored) = self.next_stored(kind) else {
+            return;
+        };
+        let key = String::from_utf8_lossy(stored.key.as_ref()).into_owned();
         match request {
-            InboundRequest::PutRecord {
-                source,
-                record: Some(record),
-                ..
-            } => {
-                let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
-                if record.key.as_ref().len() > self.config.max_key_bytes {
-                    tracing::warn!(%source, "refused a record with an oversized key");
-                    self.metrics
-                        .record_rejected("record", "key_too_large", "remote");
-                    return;
-                }
-                match self.swarm.behaviour_mut().kad.store_mut().put(record) {
-                    Ok(()) => self.publish(Event::RecordStored {
-                        key,
-                        from: source.to_string(),
-                    }),
-                    Err(error) => {
-                        tracing::warn!(%source, %error, "refused a record");
-                        let reason = super::observe::store_error_reason(&error);
-                        self.metrics.record_rejected("record", reason, "remote");
-                    }
-                }
-            }
-            InboundRequest::AddProvider {
-                record: Some(record),
-            } => {
-                let provider = record.provider;
-                if record.key.as_ref().len() > self.config.max_key_bytes {
-                    tracing::warn!(%provider, "refused a provider record with an oversized key");
-                    self.metrics
-                        .record_rejected("provider", "key_too_large", "remote");
-                    return;
-                }
-                let key = String::from_utf8_lossy(record.key.as_ref()).into_owned();
-                let store = self.swarm.behaviour_mut().kad.store_mut();
-                match store.add_provider(record) {
-                    Ok(()) => self.publish(Event::ProviderStored {
-                        key,
-                        provider: provider.to_string(),
-                    }),
-                    Err(error) => {
-                        tracing::warn!(%provider, %error, "refused a provider record");
-                        let reason = super::observe::store_error_reason(&error);
-                        self.metrics.record_rejected("provider", reason, "remote");
-                    }
-                }
-            }
-            _ => {}
+            InboundRequest::PutRecord { source, .. } => self.publish(Event::RecordStored {
+                key,
+                from: source.to_string(),
+            }),
+            _ => self.publish(Event::ProviderStored {
+                key,
+                provider: stored.provider.map(|p| p.to_string()).unwrap_or_default(),
+            }),
         }
+    }
+
+    /// The oldest stored entry of `kind` the store reported; refusals before it are counted.
+    fn next_stored(&mut self, kind: EntryKind) -> Option<WriteOutcome> {
+        loop {
+            let outcome = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .store_mut()
+                .outcomes()
+                .pop_front()?;
+            match &outcome.result {
+                Ok(()) if outcome.kind == kind => return Some(outcome),
+                Ok(()) => {}
+                Err(cause) => self.count_refusal(&outcome, cause),
+            }
+        }
+    }
+
+    /// Counts and logs the refusals of inbound writes (they raise no kad event), up to the
+    /// first stored entry, whose event is still on its way.
+    pub(super) fn report_refusals(&mut self) {
+        loop {
+            let outcomes = self.swarm.behaviour_mut().kad.store_mut().outcomes();
+            if outcomes.front().is_none_or(|o| o.result.is_ok()) {
+                return;
+            }
+            let Some(outcome) = outcomes.pop_front() else {
+                return;
+            };
+            if let Err(cause) = &outcome.result {
+                self.count_refusal(&outcome, cause);
+            }
+        }
+    }
+
+    fn count_refusal(&self, outcome: &WriteOutcome, cause: &RefusalCause) {
+        tracing::warn!(
+            kind = outcome.kind.label(),
+            key = %show_key(&outcome.key),
+            %cause,
+            "refused a write from a peer"
+        );
+        self.metrics
+            .record_rejected(outcome.kind.label(), cause.label(), "remote");
     }
 
     fn on_query_progress(&mut self, id: QueryId, result: QueryResult, last: bool) {
@@ -117,14 +134,22 @@ impl EventLoop {
                 }
             }
             QueryResult::PutRecord(result) => {
-                let Some(reply) = self.pending.put.remove(&id) else {
+                let Some((reply, all)) = self.pending.put.remove(&id) else {
                     return;
                 };
                 let outcome = match result {
-                    Ok(_) => Ok(PutOutcome::Replicated),
-                    // Kept locally; no DHT server took a copy (yet).
-                    Err(kad::PutRecordError::QuorumFailed { .. }) => Ok(PutOutcome::LocalOnly),
-                    Err(error) => Err(Error::Query(error.to_string())),
+                    // Every one asked confirmed (kad does not list them then).
+                    Ok(_) => Ok(PutReceipt {
+                        confirmations: all,
+                        confirmed_by: Vec::new(),
+                    }),
+                    Err(
+                        kad::PutRecordError::QuorumFailed { success, .. }
+                        | kad::PutRecordError::Timeout { success, .. },
+                    ) => Ok(PutReceipt {
+                        confirmations: success.len(),
+                        confirmed_by: success,
+                    }),
                 };
                 answer(reply, outcome);
             }

@@ -32,6 +32,7 @@ impl EventLoop {
     /// Sets the gauges derived from the loop's state: connected peers, routing table, store
     /// (called every tick, before a scrape and before a snapshot).
     pub(super) fn refresh_gauges(&mut self) {
+        self.report_refusals();
         let routing = self.routing_table_size();
         let store = self.swarm.behaviour_mut().kad.store_mut().stats();
         let own = self.metrics.own();

@@ -279,11 +279,3 @@ fn is_limit(cause: &libp2p::swarm::ConnectionDenied) -> bool {
         .downcast_ref::<connection_limits::Exceeded>()
         .is_some()
 }
-
-/// The `reason` label of a record the store refused.
-pub(super) fn store_error_reason(error: &kad::store::Error) -> &'static str {
-    match error {
-        kad::store::Error::ValueTooLarge => "value_too_large",
-        kad::store::Error::MaxRecords | kad::store::Error::MaxProvidedKeys => "store_full",
-    }
-}

@@ -3,6 +3,11 @@
 //! `Instant`s cannot be stored, so expiry is kept as milliseconds since the Unix epoch and
 //! turned back into an `Instant` on load. Everything else is stored as the bytes libp2p
 //! itself uses for it (peer ids, multiaddrs), encoded with postcard.
+//!
+//! Each entry starts with a CRC-32 (little-endian) over what identifies and holds it: a
+//! tag for its table, the key (and provider), and the postcard bytes. redb does not
+//! checksum pages of durably committed transactions, so bytes flipped on disk would
+//! otherwise decode as a wrong value, or as the right value under a wrong key.
 
 use libp2p::{
     Multiaddr, PeerId,
@@ -23,6 +28,48 @@ pub enum EncodingError {
     /// A multiaddr inside the entry is invalid.
     #[error("stored entry has an invalid multiaddr")]
     Multiaddr,
+    /// The entry is shorter than its checksum.
+    #[error("stored entry is truncated ({0} bytes)")]
+    Truncated(usize),
+    /// The checksum does not match: the entry (or its key) was damaged on disk.
+    #[error("stored entry fails its checksum (damaged on disk)")]
+    Checksum,
+}
+
+const RECORD_TAG: &[u8] = b"webkad-record\0";
+const PROVIDER_TAG: &[u8] = b"webkad-provider\0";
+const CHECKSUM_BYTES: usize = 4;
+
+fn checksum(parts: &[&[u8]]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    for part in parts {
+        // Each part's length goes in too, so ("ab", "c") and ("a", "bc") differ.
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize()
+}
+
+fn seal(parts: &[&[u8]], body: Vec<u8>) -> Vec<u8> {
+    let mut all = parts.to_vec();
+    all.push(&body);
+    let mut sealed = checksum(&all).to_le_bytes().to_vec();
+    sealed.extend_from_slice(&body);
+    sealed
+}
+
+fn open<'a>(parts: &[&[u8]], bytes: &'a [u8]) -> Result<&'a [u8], EncodingError> {
+    if bytes.len() < CHECKSUM_BYTES {
+        return Err(EncodingError::Truncated(bytes.len()));
+    }
+    let (sum, body) = bytes.split_at(CHECKSUM_BYTES);
+    let mut all = parts.to_vec();
+    all.push(body);
+    let expected = checksum(&all).to_le_bytes();
+    if sum != expected {
+        return Err(EncodingError::Checksum);
+    }
+    Ok(body)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -38,18 +85,30 @@ struct StoredProvider {
     expires_unix_ms: Option<u64>,
 }
 
-/// Encodes a record's value, publisher and expiry (the key is the table key).
+/// Encodes a record's value, publisher and expiry (the key is the table key), sealed with
+/// a checksum over key and body.
 pub fn encode_record(record: &Record) -> Vec<u8> {
     let stored = StoredRecord {
         value: record.value.clone(),
         publisher: record.publisher.map(|p| p.to_bytes()),
         expires_unix_ms: record.expires.map(instant_to_unix_ms),
     };
-    postcard::to_stdvec(&stored).expect("encoding into a Vec cannot fail")
+    let body = postcard::to_stdvec(&stored).unwrap_or_default();
+    seal(&[RECORD_TAG, record.key.as_ref()], body)
 }
 
-/// Decodes a record stored under `key`; `None` when it has expired.
+/// Decodes a record stored under `key`, checking its checksum; `None` when it has expired.
 pub fn decode_record(key: &[u8], bytes: &[u8]) -> Result<Option<Record>, EncodingError> {
+    let body = open(&[RECORD_TAG, key], bytes)?;
+    decode_record_body(key, body)
+}
+
+/// Decodes a record of a store written before checksums (issue 12); used only to migrate.
+pub fn decode_legacy_record(key: &[u8], bytes: &[u8]) -> Result<Option<Record>, EncodingError> {
+    decode_record_body(key, bytes)
+}
+
+fn decode_record_body(key: &[u8], bytes: &[u8]) -> Result<Option<Record>, EncodingError> {
     let stored: StoredRecord = postcard::from_bytes(bytes)?;
     let Some(expires) = unix_ms_to_instant(stored.expires_unix_ms) else {
         return Ok(None);
@@ -66,17 +125,38 @@ pub fn decode_record(key: &[u8], bytes: &[u8]) -> Result<Option<Record>, Encodin
     }))
 }
 
-/// Encodes a provider record's addresses and expiry (key and provider are the table key).
+/// Encodes a provider record's addresses and expiry (key and provider are the table key),
+/// sealed with a checksum over key, provider and body.
 pub fn encode_provider(record: &ProviderRecord) -> Vec<u8> {
     let stored = StoredProvider {
         addresses: record.addresses.iter().map(|a| a.to_vec()).collect(),
         expires_unix_ms: record.expires.map(instant_to_unix_ms),
     };
-    postcard::to_stdvec(&stored).expect("encoding into a Vec cannot fail")
+    let body = postcard::to_stdvec(&stored).unwrap_or_default();
+    let provider = record.provider.to_bytes();
+    seal(&[PROVIDER_TAG, record.key.as_ref(), &provider], body)
 }
 
-/// Decodes a provider record; `None` when it has expired.
+/// Decodes a provider record, checking its checksum; `None` when it has expired.
 pub fn decode_provider(
+    key: &[u8],
+    provider: &[u8],
+    bytes: &[u8],
+) -> Result<Option<ProviderRecord>, EncodingError> {
+    let body = open(&[PROVIDER_TAG, key, provider], bytes)?;
+    decode_provider_body(key, provider, body)
+}
+
+/// Decodes a provider record of a store written before checksums; used only to migrate.
+pub fn decode_legacy_provider(
+    key: &[u8],
+    provider: &[u8],
+    bytes: &[u8],
+) -> Result<Option<ProviderRecord>, EncodingError> {
+    decode_provider_body(key, provider, bytes)
+}
+
+fn decode_provider_body(
     key: &[u8],
     provider: &[u8],
     bytes: &[u8],
@@ -101,7 +181,9 @@ pub fn decode_provider(
 
 fn instant_to_unix_ms(at: Instant) -> u64 {
     let remaining = at.saturating_duration_since(Instant::now());
-    let wall = SystemTime::now() + remaining;
+    let Some(wall) = SystemTime::now().checked_add(remaining) else {
+        return u64::MAX;
+    };
     let since_epoch = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
@@ -110,12 +192,16 @@ fn instant_to_unix_ms(at: Instant) -> u64 {
 /// when the expiry has passed.
 fn unix_ms_to_instant(ms: Option<u64>) -> Option<Option<Instant>> {
     let Some(ms) = ms else { return Some(None) };
-    let wall = UNIX_EPOCH + Duration::from_millis(ms);
+    // Checked arithmetic throughout: a damaged (or hostile) expiry far in the future must
+    // not overflow `SystemTime` or `Instant`; such an entry never expires.
+    let Some(wall) = UNIX_EPOCH.checked_add(Duration::from_millis(ms)) else {
+        return Some(None);
+    };
     let remaining = wall.duration_since(SystemTime::now()).ok()?;
     if remaining.is_zero() {
         return None;
     }
-    Some(Some(Instant::now() + remaining))
+    Some(Instant::now().checked_add(remaining))
 }
 
 #[cfg(test)]
