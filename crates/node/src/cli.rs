@@ -166,6 +166,23 @@ pub struct ServeArgs {
     /// HTTP address for the page (/), the API (/api/bootstrap, /api/stats, /healthz) and Prometheus metrics (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// HTTP: connections open at once; at the cap the oldest idle one is closed for a new one.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
+    /// HTTP: connections open at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections_per_ip: u32,
+    /// HTTP: seconds a request's head may take, counted from the connection's start or the
+    /// previous response (so also how long a keep-alive connection may sit idle).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout: u64,
+    /// HTTP: seconds a connection may make no progress while a request is answered.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_idle_timeout: u64,
+    /// File descriptors kept free for the node's own work; with fewer left, HTTP connections
+    /// are shed.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub fd_reserve: u64,
     /// Run no HTTP server.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,

@@ -17,6 +17,7 @@ use webkad_core::{
 use crate::{
     data_dir::{self, DataDir, DataDirError},
     http,
+    http_limits::{HttpLimits, HttpMetrics},
     process_metrics::ProcessCollector,
     swarm,
 };
@@ -36,6 +37,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Where to serve HTTP, if anywhere.
     pub http: Option<SocketAddr>,
+    /// The HTTP server's bounds.
+    pub http_limits: HttpLimits,
     /// The built page to serve over HTTP at `/` (trunk's `dist/`), if any.
     pub web_dir: Option<PathBuf>,
 }
@@ -71,6 +74,7 @@ impl NodeOptions {
             announce: Vec::new(),
             bootstrap: Vec::new(),
             http: None,
+            http_limits: HttpLimits::default(),
             web_dir: None,
         }
     }
@@ -156,6 +160,7 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         options.announce.is_empty() && options.config.kad_mode != webkad_core::KadMode::Auto;
     let mut registry = Registry::default();
     ProcessCollector::register(&mut registry);
+    let http_metrics = HttpMetrics::register(&mut registry);
     let swarm = swarm::build(keypair, certificate, store, &options.config, &mut registry).await?;
     let metrics = Metrics::new(registry);
     let (event_loop, client) = EventLoop::new(swarm, options.config.clone(), metrics);
@@ -181,9 +186,15 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
 
     let http_server = match options.http {
         Some(addr) => Some(
-            http::HttpServer::start(addr, client.clone(), options.web_dir.clone())
-                .await
-                .map_err(|source| StartError::Http { addr, source })?,
+            http::HttpServer::start(
+                addr,
+                client.clone(),
+                options.web_dir.clone(),
+                options.http_limits.clone(),
+                http_metrics,
+            )
+            .await
+            .map_err(|source| StartError::Http { addr, source })?,
         ),
         None => None,
     };

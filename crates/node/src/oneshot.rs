@@ -148,6 +148,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         announce: Vec::new(),
         bootstrap: Vec::new(),
         http: None,
+        http_limits: Default::default(),
         web_dir: None,
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;
