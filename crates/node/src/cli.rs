@@ -103,7 +103,8 @@ pub struct ClientArgs {
         long = "bootstrap",
         value_name = "MULTIADDR",
         env = "WEBKAD_BOOTSTRAP",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = bootstrap_addr
     )]
     pub bootstrap: Vec<Multiaddr>,
     /// Print JSON instead of plain text.
@@ -143,6 +144,34 @@ pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
     }
 }
 
+/// A node to join through: a multiaddr that names a host (an empty one, or a DNS
+/// component without a name, is a usage error rather than a node that cannot be reached).
+pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    let addr: Multiaddr = arg
+        .parse()
+        .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))?;
+    let empty_name = addr.iter().any(|p| match p {
+        Protocol::Dns(name)
+        | Protocol::Dns4(name)
+        | Protocol::Dns6(name)
+        | Protocol::Dnsaddr(name) => name.is_empty(),
+        _ => false,
+    });
+    if addr.is_empty() {
+        Err(
+            "an empty multiaddr names no node, e.g. /ip4/198.51.100.7/tcp/4001/p2p/12D3Koo..."
+                .to_owned(),
+        )
+    } else if empty_name {
+        Err(format!(
+            "{arg:?} has a DNS component without a name, e.g. /dns4/example.org/tcp/4001"
+        ))
+    } else {
+        Ok(addr)
+    }
+}
+
 /// Flags of `webkad serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -154,7 +183,7 @@ pub struct ServeArgs {
     #[arg(long = "announce", value_name = "MULTIADDR")]
     pub announce: Vec<Multiaddr>,
     /// A node of an existing network to join (repeatable); /dns4, /dns6 and /dnsaddr resolve.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    #[arg(long = "bootstrap", value_name = "MULTIADDR", value_parser = bootstrap_addr)]
     pub bootstrap: Vec<Multiaddr>,
     /// Where the identity key, the WebRTC certificate and the records live.
     /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).
