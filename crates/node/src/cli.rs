@@ -133,9 +133,7 @@ pub enum KadModeArg {
 
 /// A relay address: it must name the relay (`…/p2p/<relay id>`).
 pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
-    let addr: Multiaddr = arg
-        .parse()
-        .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))?;
+    let addr = bootstrap_addr(arg)?;
     match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
         _ => Err(format!(
