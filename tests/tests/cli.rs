@@ -352,3 +352,16 @@ async fn bad_input_gets_a_clear_error_and_loses_nothing() {
         b"garbage"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bootstrap_addresses_are_usage_errors() {
+    for (arg, says) in [
+        ("/dns4/", "a DNS component without a name"),
+        ("", "an empty multiaddr"),
+        ("/ip4/1.2.3/tcp/1", "not a valid multiaddr"),
+    ] {
+        let out = webkad(&["get", "k", "--bootstrap", arg]).await;
+        assert_eq!(out.code, 2, "{arg:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{arg:?}: {}", out.stderr);
+    }
+}

@@ -108,7 +108,8 @@ pub struct ClientArgs {
         long = "bootstrap",
         value_name = "MULTIADDR",
         env = "WEBKAD_BOOTSTRAP",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = bootstrap_addr
     )]
     pub bootstrap: Vec<Multiaddr>,
     /// Print JSON instead of plain text.
@@ -146,14 +147,40 @@ pub enum OnDamagedArg {
 
 /// A relay address: it must name the relay (`…/p2p/<relay id>`).
 pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
-    let addr: Multiaddr = arg
-        .parse()
-        .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))?;
+    let addr = bootstrap_addr(arg)?;
     match addr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
         _ => Err(format!(
             "{arg:?} must end in /p2p/<relay peer id>, e.g. /ip4/198.51.100.7/udp/4001/quic-v1/p2p/12D3Koo..."
         )),
+    }
+}
+
+/// A node to join through: a multiaddr that names a host (an empty one, or a DNS
+/// component without a name, is a usage error rather than a node that cannot be reached).
+pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
+    use libp2p::multiaddr::Protocol;
+    let addr: Multiaddr = arg
+        .parse()
+        .map_err(|e| format!("{arg:?} is not a valid multiaddr: {e}"))?;
+    let empty_name = addr.iter().any(|p| match p {
+        Protocol::Dns(name)
+        | Protocol::Dns4(name)
+        | Protocol::Dns6(name)
+        | Protocol::Dnsaddr(name) => name.is_empty(),
+        _ => false,
+    });
+    if addr.is_empty() {
+        Err(
+            "an empty multiaddr names no node, e.g. /ip4/198.51.100.7/tcp/4001/p2p/12D3Koo..."
+                .to_owned(),
+        )
+    } else if empty_name {
+        Err(format!(
+            "{arg:?} has a DNS component without a name, e.g. /dns4/example.org/tcp/4001"
+        ))
+    } else {
+        Ok(addr)
     }
 }
 
@@ -168,7 +195,7 @@ pub struct ServeArgs {
     #[arg(long = "announce", value_name = "MULTIADDR")]
     pub announce: Vec<Multiaddr>,
     /// A node of an existing network to join (repeatable); /dns4, /dns6 and /dnsaddr resolve.
-    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    #[arg(long = "bootstrap", value_name = "MULTIADDR", value_parser = bootstrap_addr)]
     pub bootstrap: Vec<Multiaddr>,
     /// Where the identity key, the WebRTC certificate and the records live.
     /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).
@@ -180,6 +207,23 @@ pub struct ServeArgs {
     /// HTTP address for the page (/), the API (/api/bootstrap, /api/stats, /healthz) and Prometheus metrics (/metrics).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// HTTP: connections open at once; at the cap the oldest idle one is closed for a new one.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections: u32,
+    /// HTTP: connections open at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http_max_connections_per_ip: u32,
+    /// HTTP: seconds a request's head may take, counted from the connection's start or the
+    /// previous response (so also how long a keep-alive connection may sit idle).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout: u64,
+    /// HTTP: seconds a connection may make no progress while a request is answered.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_idle_timeout: u64,
+    /// File descriptors kept free for the node's own work; with fewer left, HTTP connections
+    /// are shed.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub fd_reserve: u64,
     /// Run no HTTP server.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,

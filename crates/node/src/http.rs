@@ -16,40 +16,37 @@ use axum::{
     routing::get,
 };
 use serde::Serialize;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle};
 use tower_http::compression::CompressionLayer;
 use webkad_core::{Client, addr, metrics};
+
+use crate::http_limits::{HttpLimits, HttpMetrics};
 
 /// A running HTTP server.
 #[derive(Debug)]
 pub struct HttpServer {
     local_addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl HttpServer {
     /// Binds `addr` and serves the API, and the page built into `web_dir` if given, in the
-    /// background.
+    /// background, within `limits`; what the limits shed is counted in `metrics`.
     pub async fn start(
         addr: SocketAddr,
         client: Client,
         web_dir: Option<PathBuf>,
+        limits: HttpLimits,
+        metrics: HttpMetrics,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = watch::channel(false);
         let app = router(client, web_dir);
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "http server failed");
-            }
-        });
+        let task = tokio::spawn(crate::http_serve::serve(
+            listener, app, limits, metrics, stopped,
+        ));
         tracing::info!(%local_addr, "serving http");
         Ok(Self {
             local_addr,
@@ -65,7 +62,7 @@ impl HttpServer {
 
     /// Stops accepting requests and waits for the server to end.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         let _ = self.task.await;
     }
 }

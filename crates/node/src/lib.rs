@@ -7,7 +7,9 @@
 //! - [`upnp`]: removes UPnP port mappings on shutdown.
 //! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
-//! - [`http`]: the page, `/api/bootstrap`, `/api/stats`, `/metrics` and `/healthz`.
+//! - [`http`]: the page, `/api/bootstrap`, `/api/stats`, `/metrics` and `/healthz`;
+//!   [`http_serve`] accepts its connections within [`http_limits`] ([`idle_io`],
+//!   [`fd_budget`]).
 //! - [`page_files`]: the page's files, precompressed, with cache headers.
 //! - [`process_metrics`]: the `process_*` series (CPU, memory, open files).
 //! - [`serve`]: `webkad serve`.
@@ -18,7 +20,11 @@
 pub mod cli;
 pub mod console;
 pub mod data_dir;
+pub mod fd_budget;
 pub mod http;
+pub mod http_limits;
+pub mod http_serve;
+pub mod idle_io;
 pub mod nat_report;
 pub mod node;
 pub mod oneshot;

@@ -20,6 +20,7 @@ use webkad_core::{
 use crate::{
     data_dir::{self, DataDir, DataDirError},
     http,
+    http_limits::{HttpLimits, HttpMetrics},
     process_metrics::ProcessCollector,
     swarm,
 };
@@ -39,6 +40,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<Multiaddr>,
     /// Where to serve HTTP, if anywhere.
     pub http: Option<SocketAddr>,
+    /// The HTTP server's bounds.
+    pub http_limits: HttpLimits,
     /// The built page to serve over HTTP at `/` (trunk's `dist/`), if any.
     pub web_dir: Option<PathBuf>,
     /// What to do when the record store file is damaged.
@@ -76,6 +79,7 @@ impl NodeOptions {
             announce: Vec::new(),
             bootstrap: Vec::new(),
             http: None,
+            http_limits: HttpLimits::default(),
             web_dir: None,
             on_damaged_store: OnDamaged::Recover,
         }
@@ -166,6 +170,7 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         options.announce.is_empty() && options.config.kad_mode != webkad_core::KadMode::Auto;
     let mut registry = Registry::default();
     ProcessCollector::register(&mut registry);
+    let http_metrics = HttpMetrics::register(&mut registry);
     let swarm = swarm::build(keypair, certificate, store, &options.config, &mut registry).await?;
     let metrics = Metrics::new(registry);
     let (event_loop, client) = EventLoop::new(swarm, options.config.clone(), metrics);
@@ -191,9 +196,15 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
 
     let http_server = match options.http {
         Some(addr) => Some(
-            http::HttpServer::start(addr, client.clone(), options.web_dir.clone())
-                .await
-                .map_err(|source| StartError::Http { addr, source })?,
+            http::HttpServer::start(
+                addr,
+                client.clone(),
+                options.web_dir.clone(),
+                options.http_limits.clone(),
+                http_metrics,
+            )
+            .await
+            .map_err(|source| StartError::Http { addr, source })?,
         ),
         None => None,
     };

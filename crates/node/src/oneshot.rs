@@ -161,6 +161,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         announce: Vec::new(),
         bootstrap: Vec::new(),
         http: None,
+        http_limits: Default::default(),
         web_dir: None,
         on_damaged_store: Default::default(),
     };

@@ -12,6 +12,7 @@ use crate::{
     console,
     data_dir::default_data_dir,
     http,
+    http_limits::HttpLimits,
     node::{self, NodeOptions, StartError},
     signal,
 };
@@ -64,6 +65,14 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         announce: args.announce.clone(),
         bootstrap: args.bootstrap.clone(),
         http: (!args.no_http).then_some(args.http),
+        http_limits: HttpLimits {
+            max_connections: args.http_max_connections as usize,
+            max_connections_per_ip: args.http_max_connections_per_ip as usize,
+            header_timeout: Duration::from_secs(args.http_header_timeout),
+            idle_timeout: Duration::from_secs(args.http_idle_timeout),
+            fd_reserve: args.fd_reserve,
+            ..HttpLimits::default()
+        },
         web_dir: Some(args.web_dir.clone()),
         on_damaged_store: match args.on_damaged_store {
             OnDamagedArg::Recover => OnDamaged::Recover,
