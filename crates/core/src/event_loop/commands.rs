@@ -202,14 +202,7 @@ impl EventLoop {
         let local = kad.store_mut().outcomes().split_off(before);
         match started {
             Ok(id) => _ = self.pending.put.insert(id, (reply, all)),
-            Err(e) => {
-                let cause = local
-                    .into_iter()
-                    .rev()
-                    .find_map(|o| o.result.err())
-                    .unwrap_or_else(|| crate::store::RefusalCause::Database(e.to_string()));
-                answer(reply, Err(Error::StoreRefused(cause)));
-            }
+            Err(e) => answer(reply, Err(local_refusal(local, &e))),
         }
     }
 
@@ -220,14 +213,7 @@ impl EventLoop {
         let local = kad.store_mut().outcomes().split_off(before);
         match started {
             Ok(id) => _ = self.pending.start_providing.insert(id, reply),
-            Err(e) => {
-                let cause = local
-                    .into_iter()
-                    .rev()
-                    .find_map(|o| o.result.err())
-                    .unwrap_or_else(|| crate::store::RefusalCause::Database(e.to_string()));
-                answer(reply, Err(Error::StoreRefused(cause)));
-            }
+            Err(e) => answer(reply, Err(local_refusal(local, &e))),
         }
     }
 
@@ -328,4 +314,18 @@ pub(super) fn unreachable(target: &Multiaddr, error: &impl std::fmt::Display) ->
         peer: target.to_string(),
         reason: error.to_string(),
     }
+}
+
+/// Why the store refused a local write: the last refusal among `local` (the store's
+/// outcomes of this call), else kad's own error.
+fn local_refusal(
+    local: std::collections::VecDeque<crate::store::WriteOutcome>,
+    error: &dyn std::fmt::Display,
+) -> Error {
+    let cause = local
+        .into_iter()
+        .rev()
+        .find_map(|o| o.result.err())
+        .unwrap_or_else(|| crate::store::RefusalCause::Database(error.to_string()));
+    Error::StoreRefused(cause)
 }
