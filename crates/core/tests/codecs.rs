@@ -7,7 +7,7 @@
 //! panics, damage is always detected, and encode → decode is the identity.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::io::Cursor;
 use libp2p::{
@@ -16,44 +16,12 @@ use libp2p::{
     multiaddr::Protocol,
     request_response::Codec,
 };
-use proptest::{
-    prelude::*,
-    test_runner::{Config, TestRunner},
-};
+use proptest::prelude::*;
 use webkad_core::{addr, messaging::MessageCodec, store::encoding};
 
-/// How many inputs each fuzz target runs: `WEBKAD_FUZZ_RUNS`, default 512.
-fn fuzz_runs() -> u32 {
-    std::env::var("WEBKAD_FUZZ_RUNS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(512)
-}
-
-/// Runs `test` on `fuzz_runs()` inputs from `strategy` and prints the count and time
-/// (`cargo xtask fuzz` collects these lines).
-fn fuzz<S: Strategy>(
-    name: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let runs = fuzz_runs();
-    let mut runner = TestRunner::new(Config {
-        cases: runs,
-        failure_persistence: None,
-        // Inputs are cheap; rejections are not expected.
-        max_global_rejects: runs,
-        ..Config::default()
-    });
-    let started = Instant::now();
-    if let Err(failure) = runner.run(&strategy, test) {
-        panic!("fuzz target {name} failed: {failure}");
-    }
-    println!(
-        "fuzz target {name}: {runs} inputs in {:.1} s, no failure",
-        started.elapsed().as_secs_f64()
-    );
-}
+#[path = "support/fuzz.rs"]
+mod fuzz_support;
+use fuzz_support::fuzz;
 
 fn peer_id() -> impl Strategy<Value = PeerId> {
     any::<[u8; 32]>().prop_map(|seed| {

@@ -4,47 +4,17 @@
 //! `fuzz_*` tests run `WEBKAD_FUZZ_RUNS` inputs each (default 512; `cargo xtask fuzz`
 //! runs a million): bad input is a one-line error, never a panic.
 
-use std::time::Instant;
-
 use clap::Parser;
-use proptest::{
-    prelude::*,
-    test_runner::{Config, TestRunner},
-};
+use proptest::prelude::*;
 use webkad_core::PingTarget;
 use webkad_node::{
     cli::{Cli, relay_addr},
     console::{self, parse_ping_target},
 };
 
-fn fuzz_runs() -> u32 {
-    std::env::var("WEBKAD_FUZZ_RUNS")
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(512)
-}
-
-/// Runs `test` on `fuzz_runs()` inputs and prints the count and time.
-fn fuzz<S: Strategy>(
-    name: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let runs = fuzz_runs();
-    let mut runner = TestRunner::new(Config {
-        cases: runs,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let started = Instant::now();
-    if let Err(failure) = runner.run(&strategy, test) {
-        panic!("fuzz target {name} failed: {failure}");
-    }
-    println!(
-        "fuzz target {name}: {runs} inputs in {:.1} s, no failure",
-        started.elapsed().as_secs_f64()
-    );
-}
+#[path = "../../core/tests/support/fuzz.rs"]
+mod fuzz_support;
+use fuzz_support::fuzz;
 
 /// Words a user might type, mixed with arbitrary text, so parsers get past their first
 /// check.
