@@ -25,9 +25,8 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use tokio::process::Command;
-
-use crate::{Output, STEP, ServeProcess, webkad_bin, webkad_with, within};
+mod procs;
+mod upnp;
 
 /// The internet's bridge address, where the bootstrap node (and relay) listens.
 pub const INTERNET_IP: &str = "11.0.0.1";
@@ -356,122 +355,6 @@ impl Lab {
                 ip
             })
             .collect()
-    }
-
-    /// Starts Debian's miniupnpd (nftables backend) on gateway `gw<i>`: UPnP IGD and
-    /// NAT-PMP on its LAN side, mappings only for the LAN and ports ≥ 1024, to the
-    /// requesting host only. Its files live in `dir`.
-    pub fn miniupnpd(&mut self, i: u8, dir: &Path) {
-        let conf = dir.join(format!("miniupnpd-gw{i}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "ext_ifname=wan\nlistening_ip=lan\nport=0\nenable_upnp=yes\n\
-                 enable_natpmp=yes\nsecure_mode=yes\nsystem_uptime=yes\n\
-                 uuid=3d3cec3a-8cf0-11e0-98ee-00000000000{i}\n\
-                 allow 1024-65535 192.168.{i}.0/24 1024-65535\n\
-                 deny 0-65535 0.0.0.0/0 0-65535\n"
-            ),
-        )
-        .expect("write miniupnpd.conf");
-        let pid = dir.join(format!("miniupnpd-gw{i}.pid"));
-        let log = std::fs::File::create(dir.join(format!("miniupnpd-gw{i}.log"))).expect("log");
-        let ns = self.ns(&format!("gw{i}"));
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns, "/usr/sbin/miniupnpd", "-d", "-f"])
-            .arg(&conf)
-            .arg("-P")
-            .arg(&pid)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("miniupnpd starts");
-        self.daemons.push(child);
-    }
-
-    /// The port forwards miniupnpd holds on gateway `gw<i>` (its nftables DNAT rules).
-    pub fn forwards(&self, i: u8) -> Vec<String> {
-        self.exec(
-            &format!("gw{i}"),
-            "nft",
-            &["list", "chain", "inet", "filter", "prerouting_miniupnpd"],
-        )
-        .lines()
-        .filter(|l| l.contains("dnat"))
-        .map(|l| l.trim().to_owned())
-        .collect()
-    }
-
-    /// `webkad serve <args>` inside namespace `name`.
-    pub async fn serve(&self, name: &str, args: &[&str]) -> ServeProcess {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.ns(name)])
-            .arg(webkad_bin());
-        ServeProcess::start_with(command, args).await
-    }
-
-    /// `webkad <args>` inside namespace `name`, to completion (bounded).
-    pub async fn webkad(&self, name: &str, args: &[&str]) -> Output {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.ns(name)])
-            .arg(webkad_bin());
-        webkad_with(command, args, &format!("webkad {args:?} in {name}")).await
-    }
-
-    /// GET `path` from the HTTP server at `host:port` inside namespace `name` (bash's
-    /// /dev/tcp, so nothing but bash is needed there); answers the body of a 200.
-    pub async fn http_get(&self, name: &str, host_port: &str, path: &str) -> String {
-        let (host, port) = host_port.split_once(':').expect("host:port");
-        let script = format!(
-            "exec 3<>/dev/tcp/{host}/{port} && \
-             printf 'GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n' >&3 && \
-             cat <&3"
-        );
-        let run = Command::new("ip")
-            .args(["netns", "exec", &self.ns(name), "bash", "-c", &script])
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = within("http get in a namespace", run)
-            .await
-            .expect("bash runs");
-        let response = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            response.starts_with("HTTP/1.1 200"),
-            "GET {path} in {name}: {response}"
-        );
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default()
-    }
-
-    /// Polls `GET /api/nat` of the node at `host_port` in `name` until `accept` holds
-    /// (bounded by [`STEP`]); answers that JSON.
-    pub async fn wait_nat(
-        &self,
-        name: &str,
-        host_port: &str,
-        accept: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let mut last = serde_json::Value::Null;
-        let poll = async {
-            loop {
-                let body = self.http_get(name, host_port, "/api/nat").await;
-                last = serde_json::from_str(&body).expect("/api/nat is JSON");
-                if accept(&last) {
-                    return last.clone();
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-            }
-        };
-        match tokio::time::timeout(STEP, poll).await {
-            Ok(value) => value,
-            Err(_) => panic!("{name}: /api/nat never matched within {STEP:?}; last: {last:#}"),
-        }
     }
 }
 
