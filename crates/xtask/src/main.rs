@@ -19,6 +19,7 @@ mod interop;
 mod page_js;
 mod page_profile;
 mod page_split;
+mod page_tables;
 mod page_toolchain;
 mod run;
 mod test;

@@ -7,7 +7,9 @@
 //! * gives the glue the `wk.load` import (a synchronous load, for a call into the
 //!   secondary before it arrived) and `loadLazy()`, which the page calls after `joined`;
 //! * names the three files by their content (the hashed assets are cached as immutable)
-//!   and rewrites index.html's references and subresource-integrity hashes.
+//!   and rewrites index.html's references and subresource-integrity hashes;
+//! * has the page compute curve25519-dalek's tables instead of fetching them
+//!   ([`crate::page_tables`]).
 //!
 //! Without a profile the wasm only loses its names. The input, names and all, stays in
 //! `target/page-named.wasm` for `cargo xtask page-profile` and the benchmark.
@@ -79,6 +81,8 @@ pub struct Report {
     pub secondary: usize,
     /// Functions kept, moved and stubbed.
     pub counts: (usize, usize, usize),
+    /// Whether the curve tables are computed in the page ([`crate::page_tables`]).
+    pub tables: crate::page_tables::Outcome,
 }
 
 /// Splits the page in `dist` by the profile at `profile`.
@@ -87,8 +91,8 @@ pub fn split_page(dist: &Path, profile: &Path) -> Result<Report> {
     let wasm = fs::read(&wasm_path)?;
     fs::write(named_wasm_path(), &wasm).context("cannot keep target/page-named.wasm")?;
     let keep = read_profile(profile)?;
-    let glue = fs::read_to_string(&js_path)?;
-    let (primary, secondary, counts) = if keep.is_empty() {
+    let mut glue = fs::read_to_string(&js_path)?;
+    let (mut primary, secondary, counts) = if keep.is_empty() {
         (wasm_split::strip_names(&wasm)?, None, (0, 0, 0))
     } else {
         let split = wasm_split::split(&wasm, &keep)?;
@@ -99,6 +103,8 @@ pub fn split_page(dist: &Path, profile: &Path) -> Result<Report> {
         fs::write(slots_path(), names.join("\n")).context("cannot write the slot names")?;
         (split.primary, Some(split.secondary), counts)
     };
+    let tables = crate::page_tables::compute_in_page(&mut primary, &mut glue)
+        .context("cannot move the curve tables into the page")?;
     let mut hasher = Sha256::new();
     hasher.update(&primary);
     hasher.update(glue.as_bytes());
@@ -131,6 +137,7 @@ pub fn split_page(dist: &Path, profile: &Path) -> Result<Report> {
         primary: primary.len(),
         secondary: secondary.map_or(0, |s| s.len()),
         counts,
+        tables,
     })
 }
 

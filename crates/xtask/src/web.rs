@@ -47,6 +47,14 @@ pub fn build_web() -> Result<()> {
         "==> split the wasm: {} bytes loaded first ({kept} functions, {stubs} stubs), {} after joined ({moved} functions)",
         split.primary, split.secondary
     );
+    match split.tables {
+        crate::page_tables::Outcome::Computed { bytes } => eprintln!(
+            "==> curve tables: {bytes} bytes of the wasm computed by the page (web/curve-tables.js)"
+        ),
+        crate::page_tables::Outcome::Skipped(why) => {
+            eprintln!("==> curve tables: shipped in the wasm ({why})")
+        }
+    }
     eprintln!("==> precompress the page (brotli 11, zopfli gzip)");
     let files =
         crate::compress::precompress(&dist_dir()).context("step `precompress the page` failed")?;
