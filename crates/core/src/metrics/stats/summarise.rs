@@ -63,7 +63,7 @@ impl Samples<'_> {
         for s in self.named(&bucket).filter(|s| keep(s)) {
             let le: f64 = match s.label("le") {
                 Some("+Inf") => f64::INFINITY,
-                Some(le) => le.parse().unwrap_or(f64::INFINITY),
+                Some(le) => crate::metrics::samples::number(le).unwrap_or(f64::INFINITY),
                 None => continue,
             };
             // Ordered by bound: the bit pattern of a non-negative f64 orders like the value.
