@@ -1049,10 +1049,11 @@ addEventListener("unhandledrejection", (event) => {
 
 /** Loads the part of the wasm that joining does not need (see crates/xtask/src/page_split.rs). */
 function loadRest() {
-  return state.loadLazy().then(
+  state.rest ??= state.loadLazy().then(
     () => mark("rest"),
     (e) => log(`could not load the rest of the node's code: ${message(e)}`, "err"),
-  );
+  ).finally(() => dispatchEvent(new CustomEvent("webkad:rest")));
+  return state.rest;
 }
 
 function wasmReady() {

@@ -6,7 +6,9 @@
 //
 // app.js announces each node it runs with `dispatchEvent(new CustomEvent("webkad:node",
 // { detail: node }))` (`detail: null` before it closes one); the panel polls that node,
-// one stats() call at a time, until the next announcement.
+// one stats() call at a time, until the next announcement. It starts once app.js says the
+// wasm's second part is in (`webkad:rest`, after joined): summarising a scrape is not on
+// the way to joined, so its code stays out of the part the page loads first.
 
 const TICK_MS = 1_000;
 const WINDOW_MS = 60_000;
@@ -309,6 +311,7 @@ let node = null;
 let generation = 0;
 let timer = 0; // the next tick's timeout, 0 while none is set
 let busy = 0; // the generation whose stats() call is out
+let restLoaded = false; // the wasm's second part is in (app.js's `webkad:rest`)
 
 /** Takes a scrape into the <details> (when opened, not every tick: it would lose a selection). */
 function showRaw() {
@@ -349,7 +352,7 @@ async function tick(gen) {
 
 /** Polls again when the tab is shown, unless a call is out or one is due. */
 function resume() {
-  if (!document.hidden && node && !timer && busy !== generation) tick(generation);
+  if (restLoaded && !document.hidden && node && !timer && busy !== generation) tick(generation);
 }
 
 /** Polls `next` (a WebkadNode, or null to stop); a new node starts new counters. */
@@ -359,13 +362,17 @@ function watch(next) {
   node = next;
   bw.prev = null;
   root.dataset.state = node ? "starting" : "idle";
-  if (node) tick(generation);
+  if (node && restLoaded) tick(generation);
 }
 
 bw.lineIn = svg("path", $("m-bw-svg"), "m-line m-in");
 bw.lineOut = svg("path", $("m-bw-svg"), "m-line m-out");
 addEventListener("webkad:node", (e) => watch(e.detail ?? null));
 document.addEventListener("visibilitychange", resume);
+addEventListener("webkad:rest", () => {
+  restLoaded = true;
+  resume();
+});
 ui.raw.addEventListener("toggle", () => ui.raw.open && showRaw());
 ui.rawSave.addEventListener("click", () => {
   showRaw();
