@@ -178,6 +178,8 @@ pub enum Command {
     Addresses(Reply<Addresses>),
     /// Counts for monitoring.
     Stats(Reply<NodeStats>),
+    /// How many peers the Kademlia routing table holds.
+    RoutingTableSize(Reply<usize>),
     /// Reachability: NAT status, external addresses, UPnP, relays, connections (native
     /// nodes only: a page is never dialable, and the page stays small).
     #[cfg(not(target_arch = "wasm32"))]
@@ -396,6 +398,13 @@ impl Client {
     /// resources, security) with each connected peer's RTT.
     pub async fn stats(&self) -> Result<NodeStats, Error> {
         self.call(Command::Stats).await
+    }
+
+    /// How many peers the Kademlia routing table holds: what [`Client::stats`] reports as
+    /// `routing_table_size`, without encoding and summarising a whole scrape (joining asks
+    /// this, and the page's wasm keeps the metrics summary out of the part it loads first).
+    pub async fn routing_table_size(&self) -> Result<usize, Error> {
+        self.call(Command::RoutingTableSize).await
     }
 
     /// What the node knows of its reachability: the AutoNAT verdict, confirmed external

@@ -56,7 +56,7 @@ pub async fn bootstrap_when_routed(
 }
 
 async fn wait_for_routing_entry(client: &Client, mut events: mpsc::Receiver<Event>) {
-    if matches!(client.stats().await, Ok(s) if s.routing_table_size > 0) {
+    if matches!(client.routing_table_size().await, Ok(size) if size > 0) {
         return;
     }
     let routed = async {

@@ -85,6 +85,7 @@ impl EventLoop {
                 let stats = self.node_stats();
                 answer(reply, Ok(stats));
             }
+            Command::RoutingTableSize(reply) => answer(reply, Ok(self.routing_table_size())),
             Command::RefreshMetrics(reply) => {
                 self.refresh_gauges();
                 answer(reply, Ok(()));
