@@ -17,7 +17,7 @@ use crate::{
     convert::{bytes_of, js_error, js_object, message_to_js, record_to_js, to_js},
     identity,
     metrics::WasmMemoryCollector,
-    options::NodeOptions,
+    options::{JsConnectOptions, JsNodeOptions, NodeOptions},
     transport,
 };
 
@@ -103,9 +103,10 @@ impl WebkadNode {
     /// Kademlia in client mode. It is not connected until `connect`.
     #[wasm_bindgen(unchecked_return_type = "WebkadNode")]
     pub async fn create(
-        #[wasm_bindgen(unchecked_param_type = "NodeOptions | undefined")] options: JsValue,
+        options: Option<JsNodeOptions>,
     ) -> Result<WebkadNode, JsValue> {
-        let options = NodeOptions::from_js(options).map_err(js_error)?;
+        let options = NodeOptions::from_js(options.map_or(JsValue::UNDEFINED, Into::into))
+            .map_err(js_error)?;
         let keypair = if options.ephemeral {
             libp2p::identity::Keypair::generate_ed25519()
         } else {
@@ -115,9 +116,9 @@ impl WebkadNode {
         let mut registry = Registry::default();
         WasmMemoryCollector::register(&mut registry);
         let swarm = transport::build(keypair, &config, options.dial_timeout(), &mut registry)
-            .map_err(js_error)?;
+            .map_err(crate::js_error::internal)?;
         let (event_loop, client) = EventLoop::new(swarm, config, Metrics::new(registry));
-        spawn_local(event_loop.run());
+        spawn_local(crate::lifecycle::counted(event_loop.run()));
         let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let message_listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let mut events = client.subscribe().await.map_err(js_error)?;
@@ -166,8 +167,9 @@ impl WebkadNode {
     pub async fn connect(
         &self,
         addrs: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+        options: Option<JsConnectOptions>,
     ) -> Result<JsValue, JsValue> {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let prefer = if options.is_object() {
             Reflect::get(&options, &"prefer".into())?.as_string()
         } else {

@@ -67,11 +67,11 @@ async fn joined(transport: &str) -> (WebkadNode, JsValue, String) {
         !addrs.is_empty(),
         "the bootstrap node lists a {transport} address"
     );
-    let node = WebkadNode::create(options(true))
+    let node = WebkadNode::create(Some(options(true).unchecked_into()))
         .await
         .expect("node starts");
     let connected = node
-        .connect(addrs, prefer(transport))
+        .connect(addrs, Some(prefer(transport).unchecked_into()))
         .await
         .unwrap_or_else(|e| panic!("join over {transport} failed: {e:?}"));
     (node, connected, bootstrap)
