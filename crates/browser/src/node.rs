@@ -102,9 +102,7 @@ impl WebkadNode {
     /// Starts a node: identity from `localStorage` (or ephemeral), the browser transports,
     /// Kademlia in client mode. It is not connected until `connect`.
     #[wasm_bindgen(unchecked_return_type = "WebkadNode")]
-    pub async fn create(
-        options: Option<JsNodeOptions>,
-    ) -> Result<WebkadNode, JsValue> {
+    pub async fn create(options: Option<JsNodeOptions>) -> Result<WebkadNode, JsValue> {
         let options = NodeOptions::from_js(options.map_or(JsValue::UNDEFINED, Into::into))
             .map_err(js_error)?;
         let keypair = if options.ephemeral {

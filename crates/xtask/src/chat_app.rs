@@ -35,9 +35,15 @@ pub fn build_example_app() -> Result<()> {
     run_step("install the example app (npm ci)", &mut install)?;
     let mut build = program("npm", &["run", "build"]);
     build.current_dir(&dir);
-    run_step("type-check and build the example app (tsc, vite)", &mut build)?;
+    run_step(
+        "type-check and build the example app (tsc, vite)",
+        &mut build,
+    )?;
     if !app_dist().join("index.html").is_file() {
-        bail!("step `build the example app` left no {}", app_dist().display());
+        bail!(
+            "step `build the example app` left no {}",
+            app_dist().display()
+        );
     }
     Ok(())
 }

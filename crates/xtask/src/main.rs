@@ -11,6 +11,7 @@
 //! * `cargo xtask page-profile` records what the page runs up to `joined` (the wasm split).
 //! * `cargo xtask package` builds the npm package `webkad` into `target/webkad-<version>.tgz`.
 //! * `cargo xtask example-app` packs the package and builds `examples/chat-app/` on it.
+//! * `cargo xtask fixture` holds the browser tests' native fixture for `wasm-pack test`.
 //! * `cargo xtask fuzz [--runs N]` runs the codec fuzz targets (a million inputs each).
 
 mod chat_app;
@@ -65,6 +66,9 @@ enum Command {
     /// Pack the npm package, then install and build the example app on it
     /// (examples/chat-app: npm ci, tsc --noEmit, vite build).
     ExampleApp,
+    /// Start the native fixture of the browser tests and hold it until Ctrl-C, for
+    /// `wasm-pack test --headless --chrome crates/browser` in another terminal.
+    Fixture,
     /// Run the fuzz targets of our codecs and parsers (default: a million inputs each).
     Fuzz(fuzz::FuzzArgs),
 }
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         Command::ExampleApp => tools::ensure_rust_tools()
             .and_then(|()| web_tools::ensure_page_tools())
             .and_then(|()| chat_app::build_example_app()),
+        Command::Fixture => web::fixture(),
         Command::Fuzz(args) => fuzz::fuzz(&args),
     };
     match result {

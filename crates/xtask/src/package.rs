@@ -84,21 +84,19 @@ pub fn package() -> Result<PathBuf> {
     let mut build = program(
         "cargo",
         &[
-        "build",
-        "-p",
-        "webkad-browser",
-        "--lib",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        "wasm-release",
+            "build",
+            "-p",
+            "webkad-browser",
+            "--lib",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "wasm-release",
         ],
     );
     crate::page_toolchain::apply(&mut build);
     run_step("build the wasm (wasm-release, page toolchain)", &mut build)?;
-    let built = cargo_target_dir().join(format!(
-        "{WASM_TARGET}/wasm-release/webkad_browser.wasm"
-    ));
+    let built = cargo_target_dir().join(format!("{WASM_TARGET}/wasm-release/webkad_browser.wasm"));
 
     let out = staging_dir();
     if out.exists() {
@@ -107,7 +105,10 @@ pub fn package() -> Result<PathBuf> {
     }
     let mut bindgen = program("wasm-bindgen", &["--target", "web", "--out-name", NAME]);
     bindgen.arg("--out-dir").arg(&out).arg(&built);
-    run_step("bind for JavaScript (wasm-bindgen --target web)", &mut bindgen)?;
+    run_step(
+        "bind for JavaScript (wasm-bindgen --target web)",
+        &mut bindgen,
+    )?;
 
     let wasm = out.join(format!("{NAME}_bg.wasm"));
     let mut opt = Command::new(binaryen_bin_dir().join("wasm-opt"));
@@ -186,7 +187,10 @@ fn package_json(files: &[String]) -> String {
 /// summed), raw or with brotli, when the page is built (`dist/`); prints the sizes.
 fn check_not_heavier_than_page(wasm: &Path) -> Result<()> {
     let bytes = std::fs::read(wasm)?;
-    let package = (bytes.len() as u64, crate::compress::brotli(&bytes)?.len() as u64);
+    let package = (
+        bytes.len() as u64,
+        crate::compress::brotli(&bytes)?.len() as u64,
+    );
     let page = page_wasm_sizes();
     if page.0 == 0 {
         eprintln!(
@@ -200,7 +204,9 @@ fn check_not_heavier_than_page(wasm: &Path) -> Result<()> {
         package.0, package.1, page.0, page.1
     );
     if package.0 > page.0 || package.1 > page.1 {
-        bail!("the package's wasm ({package:?} bytes raw, brotli) is heavier than the page's ({page:?})");
+        bail!(
+            "the package's wasm ({package:?} bytes raw, brotli) is heavier than the page's ({page:?})"
+        );
     }
     Ok(())
 }
