@@ -10,9 +10,9 @@
 //! the first tarball it ever saw from its cache (keyed by that hash) instead of the one
 //! `cargo xtask package` just built.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::cmd::{program, run_step, workspace_root};
 
@@ -33,6 +33,7 @@ pub fn build_example_app() -> Result<()> {
     let mut install = program("npm", &["ci", "--no-audit", "--no-fund"]);
     install.current_dir(&dir);
     run_step("install the example app (npm ci)", &mut install)?;
+    check_fresh_install(&dir)?;
     let mut build = program("npm", &["run", "build"]);
     build.current_dir(&dir);
     run_step(
@@ -43,6 +44,23 @@ pub fn build_example_app() -> Result<()> {
         bail!(
             "step `build the example app` left no {}",
             app_dist().display()
+        );
+    }
+    Ok(())
+}
+
+/// Fails when `npm ci` installed another wasm than the one just packed (a lockfile whose
+/// `webkad` entry regained an `integrity` makes npm serve its cached copy).
+fn check_fresh_install(app: &Path) -> Result<()> {
+    let name = "webkad_bg.wasm";
+    let installed = std::fs::read(app.join("node_modules/webkad").join(name))
+        .context("npm ci installed no webkad package")?;
+    let packed = std::fs::read(crate::package::staging_dir().join(name))
+        .context("the packed package is missing")?;
+    if installed != packed {
+        bail!(
+            "npm ci installed a stale webkad (npm's cached copy): remove the `integrity` line of \
+             `node_modules/webkad` from examples/chat-app/package-lock.json"
         );
     }
     Ok(())

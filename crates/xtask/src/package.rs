@@ -58,7 +58,7 @@ pub fn tarball_path() -> PathBuf {
 }
 
 /// Where the package's files are assembled before `npm pack`.
-fn staging_dir() -> PathBuf {
+pub fn staging_dir() -> PathBuf {
     workspace_root().join("target").join("npm").join(NAME)
 }
 
