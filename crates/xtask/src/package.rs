@@ -110,6 +110,12 @@ pub fn package() -> Result<PathBuf> {
         &mut bindgen,
     )?;
 
+    let types = std::fs::read_to_string(out.join(format!("{NAME}.d.ts")))?;
+    let undocumented = undocumented_members(&types);
+    if !undocumented.is_empty() {
+        bail!("members of WebkadNode without a doc comment in the .d.ts: {undocumented:?}");
+    }
+
     let wasm = out.join(format!("{NAME}_bg.wasm"));
     let mut opt = Command::new(binaryen_bin_dir().join("wasm-opt"));
     opt.args(WASM_OPT_PARAMS).arg(&wasm).arg("-o").arg(&wasm);
@@ -136,6 +142,32 @@ pub fn package() -> Result<PathBuf> {
     let size = std::fs::metadata(&tarball)?.len();
     eprintln!("==> {} ({size} bytes)", tarball.display());
     Ok(tarball)
+}
+
+/// The members of `class WebkadNode` in the `.d.ts` with no JSDoc comment right above them
+/// (wasm-bindgen copies each method's `///` doc there), except those wasm-bindgen adds
+/// itself (`free`, `[Symbol.dispose]`, the private constructor).
+fn undocumented_members(types: &str) -> Vec<String> {
+    let Some(start) = types.find("export class WebkadNode {") else {
+        return vec!["(no class WebkadNode)".to_owned()];
+    };
+    let mut undocumented = Vec::new();
+    let mut previous = "";
+    for line in types[start..].lines().skip(1) {
+        let line = line.trim();
+        if line == "}" {
+            break;
+        }
+        let generated = ["private constructor", "free(", "[Symbol.dispose]"]
+            .iter()
+            .any(|g| line.starts_with(g));
+        let member = !line.is_empty() && !line.starts_with('*') && !line.starts_with("/**");
+        if member && !generated && !previous.ends_with("*/") {
+            undocumented.push(line.to_owned());
+        }
+        previous = line;
+    }
+    undocumented
 }
 
 /// The files wasm-bindgen wrote (the JS, its `.d.ts`, the wasm and its `.d.ts`, and
@@ -230,6 +262,15 @@ fn page_wasm_sizes() -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_members_without_doc_comments() {
+        let types = "export class WebkadNode {\n    private constructor();\n    free(): void;\n    /**\n     * Documented.\n     */\n    close(): Promise<void>;\n    peers(): Promise<PeerInfo[]>;\n}\nexport function x(): void;\n";
+        assert_eq!(
+            undocumented_members(types),
+            vec!["peers(): Promise<PeerInfo[]>;"]
+        );
+    }
 
     #[test]
     fn the_manifest_names_the_module_types_and_files() {
