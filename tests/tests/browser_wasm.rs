@@ -1,7 +1,8 @@
 //! The browser node (`crates/browser`) in headless Chromium against real native nodes.
 //!
 //! This test is the fixture and the judge for `crates/browser/tests/dht.rs`, which runs
-//! in Chromium through `wasm-bindgen-test-runner` and chromedriver:
+//! in Chromium through `wasm-pack test --headless --chrome` (wasm-bindgen-test-runner and
+//! chromedriver underneath), with the crate's other wasm tests (`lifecycle.rs`):
 //! - before: a bootstrap node serving `/api/bootstrap` on [`FIXTURE_HTTP`] (the wasm tests
 //!   fetch its addresses from there, as the page does); a third node holding a record no
 //!   other node has and providing a key; records stored with `webkad put`;
@@ -9,11 +10,15 @@
 //!   provider records, and look a record up past the bootstrap node;
 //! - after: `webkad get` and `webkad providers` find what the browser stored.
 //!
-//! `cargo xtask test` builds the wasm tests and names them in `WEBKAD_BROWSER_TEST_WASM`,
-//! and sets `WEBKAD_REQUIRE_BROWSER=1`. Without the wasm build (or chromedriver), this test
-//! prints `skipping: ...` and passes unless `WEBKAD_REQUIRE_BROWSER` is set.
+//! `cargo xtask test` installs wasm-pack and sets `WEBKAD_REQUIRE_BROWSER=1`. Without
+//! wasm-pack (or chromedriver), this test prints `skipping: ...` and passes unless
+//! `WEBKAD_REQUIRE_BROWSER` is set.
+//!
+//! `cargo xtask fixture` runs this test with `WEBKAD_FIXTURE_ONLY=1`: it starts the fixture
+//! and holds it until Ctrl-C, so `wasm-pack test --headless --chrome crates/browser` can be
+//! run by hand in another terminal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::process::Command;
 use webkad_tests::{LOOPBACK_LISTEN, ServeProcess, webkad, within, workspace_root};
@@ -22,50 +27,61 @@ use webkad_tests::{LOOPBACK_LISTEN, ServeProcess, webkad, within, workspace_root
 const FIXTURE_HTTP: &str = "127.0.0.1:18765";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// The built wasm test binary, if there is one.
-fn wasm_tests() -> Result<PathBuf, String> {
-    if let Ok(path) = std::env::var("WEBKAD_BROWSER_TEST_WASM") {
-        return Ok(PathBuf::from(path));
+/// Whether wasm-pack and chromedriver are there to run the wasm tests.
+fn ready() -> bool {
+    if std::env::var_os("WEBKAD_FIXTURE_ONLY").is_some() {
+        return true;
     }
-    let deps = workspace_root().join("target/wasm32-unknown-unknown/debug/deps");
-    let newest = std::fs::read_dir(&deps)
-        .map_err(|_| format!("no wasm test build in {}", deps.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.starts_with("dht-") && name.ends_with(".wasm")
-        })
-        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
-    newest
-        .map(|e| e.path())
-        .ok_or_else(|| "the wasm tests are not built (cargo xtask test builds them)".to_owned())
+    let wasm_pack = std::process::Command::new("wasm-pack")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let why = if !wasm_pack {
+        "wasm-pack is not installed (cargo xtask test installs it)"
+    } else if !Path::new(CHROMEDRIVER).exists() {
+        "/usr/bin/chromedriver is missing (apt-get install chromium-driver)"
+    } else {
+        return true;
+    };
+    if std::env::var_os("WEBKAD_REQUIRE_BROWSER").is_some() {
+        panic!("WEBKAD_REQUIRE_BROWSER is set but {why}");
+    }
+    eprintln!("skipping: {why}");
+    false
 }
 
-fn ready() -> Option<PathBuf> {
-    let found = wasm_tests().and_then(|wasm| {
-        if Path::new(CHROMEDRIVER).exists() {
-            Ok(wasm)
-        } else {
-            Err(format!(
-                "{CHROMEDRIVER} is missing (apt-get install chromium-driver)"
-            ))
-        }
-    });
-    match found {
-        Ok(wasm) => Some(wasm),
-        Err(why) if std::env::var_os("WEBKAD_REQUIRE_BROWSER").is_some() => {
-            panic!("WEBKAD_REQUIRE_BROWSER is set but {why}")
-        }
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            None
-        }
-    }
+/// `wasm-pack test --headless --chrome crates/browser`: builds the crate's wasm tests and
+/// runs each in headless Chromium through wasm-bindgen-test-runner. `--mode no-install`:
+/// wasm-pack uses wasm-bindgen 0.2.108 from PATH (the version Cargo.lock pins) and never
+/// downloads a tool; `--chromedriver` is Debian's, and `webdriver.json` (read from the
+/// crate directory) names Debian's chromium.
+fn wasm_pack_test(crate_dir: &Path) -> Command {
+    let mut command = Command::new("wasm-pack");
+    command
+        .args([
+            "test",
+            "--headless",
+            "--chrome",
+            "--chromedriver",
+            CHROMEDRIVER,
+        ])
+        .args(["--mode", "no-install"])
+        .arg(crate_dir)
+        .current_dir(crate_dir)
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            crate_dir.join("webdriver.json"),
+        )
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "240")
+        .kill_on_drop(true);
+    command
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_browser_node_joins_reads_and_writes_the_dht() {
-    let Some(wasm) = ready() else { return };
+    if !ready() {
+        return;
+    }
 
     // The bootstrap node, and a third node the browser can only find through it.
     let mut args = vec!["--ephemeral", "--http", FIXTURE_HTTP];
@@ -106,27 +122,26 @@ async fn the_browser_node_joins_reads_and_writes_the_dht() {
         assert_eq!(out.code, 0, "webkad put {key}: {}", out.stderr);
     }
 
+    if std::env::var_os("WEBKAD_FIXTURE_ONLY").is_some() {
+        println!(
+            "fixture ready: /api/bootstrap on http://{FIXTURE_HTTP}; in another terminal run\n  \
+             wasm-pack test --headless --chrome --chromedriver {CHROMEDRIVER} --mode no-install crates/browser\n\
+             Ctrl-C stops the fixture"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    }
     let crate_dir = workspace_root().join("crates/browser");
-    let run = Command::new("wasm-bindgen-test-runner")
-        .arg(&wasm)
-        .current_dir(&crate_dir)
-        .env("CHROMEDRIVER", CHROMEDRIVER)
-        .env(
-            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
-            crate_dir.join("webdriver.json"),
-        )
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "240")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+    let run = wasm_pack_test(&crate_dir).output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(600), run)
         .await
-        .expect("the wasm tests finish within 5 minutes")
-        .expect("wasm-bindgen-test-runner runs (cargo xtask test installs it)");
+        .expect("the wasm tests build and finish within 10 minutes")
+        .expect("wasm-pack runs (cargo xtask test installs it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(output.status.success(), "the wasm tests in Chromium failed");
+    assert!(output.status.success(), "wasm-pack test in Chromium failed");
     assert!(
         stdout.contains("test result: ok"),
         "no test summary: {stdout}"

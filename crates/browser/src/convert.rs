@@ -5,10 +5,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use webkad_core::client::FoundRecord;
 
-/// A JS `Error` carrying `message`.
-pub fn js_error(message: impl std::fmt::Display) -> JsValue {
-    js_sys::Error::new(&message.to_string()).into()
-}
+pub use crate::js_error::js_error;
 
 /// A key or value: a string (its UTF-8 bytes) or a `Uint8Array`.
 pub fn bytes_of(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
@@ -27,7 +24,7 @@ pub fn bytes_of(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error(format!("cannot convert for JavaScript: {e}")))
+        .map_err(|e| crate::js_error::internal(format!("cannot convert for JavaScript: {e}")))
 }
 
 /// A plain JS object with these fields.

@@ -20,6 +20,8 @@
 
 mod convert;
 mod identity;
+mod js_error;
+mod lifecycle;
 mod metrics;
 mod node;
 mod options;
@@ -27,5 +29,6 @@ mod peer_to_peer;
 mod transport;
 mod ws_flush;
 
+pub use lifecycle::live_nodes;
 pub use node::WebkadNode;
 pub use options::NodeOptions;

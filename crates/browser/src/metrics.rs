@@ -90,7 +90,7 @@ impl Collector for WasmMemoryCollector {
 impl WebkadNode {
     /// The node's metrics in seven groups (bandwidth, latency, connections, discovery,
     /// protocols, resources, security), from the page's own libp2p node.
-    #[wasm_bindgen(unchecked_return_type = "Promise<NodeStats>")]
+    #[wasm_bindgen(unchecked_return_type = "NodeStats")]
     pub async fn stats(&self) -> Result<JsValue, JsValue> {
         let stats = self.client.stats().await.map_err(js_error)?;
         to_js(&stats)

@@ -17,7 +17,7 @@ use crate::{
     convert::{bytes_of, js_error, js_object, message_to_js, record_to_js, to_js},
     identity,
     metrics::WasmMemoryCollector,
-    options::NodeOptions,
+    options::{JsConnectOptions, JsNodeOptions, NodeOptions},
     transport,
 };
 
@@ -46,6 +46,7 @@ export interface ConnectOptions {
 }
 /** A record found in the DHT. */
 export interface FoundRecord {
+  /** The value's bytes. */
   value: Uint8Array;
   /** The value as text, when it is UTF-8. */
   text: string | null;
@@ -57,33 +58,58 @@ export interface FoundRecord {
 /** A connected peer. */
 export interface PeerInfo {
   peer_id: string;
+  /** The addresses of its open connections. */
   addrs: string[];
+  /** "ws", "wss", "webrtc-direct" or "relay". */
   transport: string;
+  /** The last ping round trip, null before the first. */
   rtt_ms: number | null;
+  /** What it says it runs (identify), once identify answered. */
   agent_version: string | null;
+  /** Whether Kademlia has it in the routing table. */
   in_routing_table: boolean;
 }
 /** Something that happened on the node; `type` tells which. */
 export type NodeEvent =
+  /** A listen address is open (a page listens only on its relay circuit). */
   | { type: "listening"; addr: string }
+  /** That listen address closed. */
   | { type: "listener_closed"; addr: string }
+  /** A connection to `peer` opened (`transport`: "ws", "wss", "webrtc-direct" or "relay"). */
   | { type: "peer_connected"; peer: string; addr: string; transport: string }
+  /** The last connection to `peer` closed. */
   | { type: "peer_disconnected"; peer: string }
+  /** A ping to `peer` came back after `rtt_ms`. */
   | { type: "ping_rtt"; peer: string; rtt_ms: number }
+  /** `peer` entered the Kademlia routing table. */
   | { type: "routing_updated"; peer: string; routing_table_size: number }
+  /** A Kademlia bootstrap finished. */
   | { type: "bootstrapped"; routing_table_size: number }
+  /** A peer stored a record on this node (a page rarely serves). */
   | { type: "record_stored"; key: string; from: string }
+  /** A peer announced itself as a provider of `key` to this node. */
   | { type: "provider_stored"; key: string; provider: string }
+  /** A direct message arrived (`data`: its bytes; `onMessage` gives a Uint8Array and text). */
   | { type: "message"; peer: string; data: number[]; at_ms: number }
+  /** A post arrived in a joined room (also given to `onMessage`). */
   | { type: "room_message"; topic: string; from: string; data: number[]; id: string; at_ms: number }
+  /** `peer` joined the room `topic`. */
   | { type: "room_peer_joined"; topic: string; peer: string }
+  /** `peer` left the room `topic`. */
   | { type: "room_peer_left"; topic: string; peer: string }
+  /** The relay accepted (or renewed) this page's reservation; `addr`: its `/p2p-circuit` address. */
   | { type: "reservation_accepted"; relay: string; renewal: boolean; addr: string | null }
+  /** The reservation on `relay` ended: this page is unreachable through it until `reserve` again. */
   | { type: "reservation_lost"; relay: string; reason: string }
+  /** A relayed connection closed (`limit_reached`: the relay's time or byte limit; `reopening`: it is being reopened). */
   | { type: "circuit_closed"; peer: string; reason: string; limit_reached: boolean; reopening: boolean }
+  /** This page registered at a rendezvous server under `namespace` for `ttl_secs`. */
   | { type: "registered"; rendezvous: string; namespace: string; ttl_secs: number }
+  /** The rendezvous server listed a new peer. */
   | { type: "peer_discovered"; peer: string; addrs: string[] }
+  /** A discovered peer's registration expired. */
   | { type: "peer_expired"; peer: string }
+  /** A dial failed (`peer` null when dialing a bare address). */
   | { type: "dial_failed"; peer: string | null; error: string };
 "#;
 
@@ -102,10 +128,9 @@ impl WebkadNode {
     /// Starts a node: identity from `localStorage` (or ephemeral), the browser transports,
     /// Kademlia in client mode. It is not connected until `connect`.
     #[wasm_bindgen(unchecked_return_type = "WebkadNode")]
-    pub async fn create(
-        #[wasm_bindgen(unchecked_param_type = "NodeOptions | undefined")] options: JsValue,
-    ) -> Result<WebkadNode, JsValue> {
-        let options = NodeOptions::from_js(options).map_err(js_error)?;
+    pub async fn create(options: Option<JsNodeOptions>) -> Result<WebkadNode, JsValue> {
+        let options = NodeOptions::from_js(options.map_or(JsValue::UNDEFINED, Into::into))
+            .map_err(js_error)?;
         let keypair = if options.ephemeral {
             libp2p::identity::Keypair::generate_ed25519()
         } else {
@@ -115,9 +140,9 @@ impl WebkadNode {
         let mut registry = Registry::default();
         WasmMemoryCollector::register(&mut registry);
         let swarm = transport::build(keypair, &config, options.dial_timeout(), &mut registry)
-            .map_err(js_error)?;
+            .map_err(crate::js_error::internal)?;
         let (event_loop, client) = EventLoop::new(swarm, config, Metrics::new(registry));
-        spawn_local(event_loop.run());
+        spawn_local(crate::lifecycle::counted(event_loop.run()));
         let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let message_listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let mut events = client.subscribe().await.map_err(js_error)?;
@@ -166,8 +191,9 @@ impl WebkadNode {
     pub async fn connect(
         &self,
         addrs: Vec<String>,
-        #[wasm_bindgen(unchecked_param_type = "ConnectOptions | undefined")] options: JsValue,
+        options: Option<JsConnectOptions>,
     ) -> Result<JsValue, JsValue> {
+        let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
         let prefer = if options.is_object() {
             Reflect::get(&options, &"prefer".into())?.as_string()
         } else {
@@ -282,7 +308,10 @@ impl WebkadNode {
         to_js(&self.client.peers().await.map_err(js_error)?)
     }
 
-    /// Closes every connection and stops the node.
+    /// Closes every connection and stops the node: its event loop, timers and listeners are
+    /// gone when this resolves (`liveNodes()` no longer counts it), and later calls reject
+    /// with code `"closed"`. The small JS handle itself is freed by the garbage collector
+    /// (or at once with `free()`).
     pub async fn close(&self) -> Result<(), JsValue> {
         self.listeners.borrow_mut().clear();
         self.message_listeners.borrow_mut().clear();

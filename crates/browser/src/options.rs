@@ -93,3 +93,14 @@ impl NodeOptions {
         config
     }
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// The options object of `WebkadNode.create` as JavaScript passes it (typed
+    /// `NodeOptions` in the `.d.ts`; an extern type, so the argument may be omitted).
+    #[wasm_bindgen(typescript_type = "NodeOptions")]
+    pub type JsNodeOptions;
+    /// The options object of `connect` (typed `ConnectOptions` in the `.d.ts`).
+    #[wasm_bindgen(typescript_type = "ConnectOptions")]
+    pub type JsConnectOptions;
+}

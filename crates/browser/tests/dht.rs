@@ -1,11 +1,12 @@
 //! The browser node against real native nodes, in headless Chromium.
 //!
-//! Run by `cargo xtask test` through `tests/tests/browser.rs`, which starts the native
+//! Run by `cargo xtask test` through `tests/tests/browser_wasm.rs` (with `wasm-pack test
+//! --headless --chrome`), which starts the native
 //! fixture first: a bootstrap node serving HTTP on [`FIXTURE_HTTP`], a third node that
 //! holds a record nobody else has, and records and provider records made by `webkad`
 //! commands. After these tests it checks with `webkad get` and `webkad providers` what
-//! they stored. By hand: start that fixture, then
-//! `cargo test -p webkad-browser --target wasm32-unknown-unknown`.
+//! they stored. By hand: `cargo xtask fixture` (holds that fixture), then
+//! `wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install crates/browser`.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Reflect};
@@ -67,11 +68,11 @@ async fn joined(transport: &str) -> (WebkadNode, JsValue, String) {
         !addrs.is_empty(),
         "the bootstrap node lists a {transport} address"
     );
-    let node = WebkadNode::create(options(true))
+    let node = WebkadNode::create(Some(options(true).unchecked_into()))
         .await
         .expect("node starts");
     let connected = node
-        .connect(addrs, prefer(transport))
+        .connect(addrs, Some(prefer(transport).unchecked_into()))
         .await
         .unwrap_or_else(|e| panic!("join over {transport} failed: {e:?}"));
     (node, connected, bootstrap)

@@ -9,13 +9,18 @@
 //! * `cargo xtask build-web` builds the page into `dist/`.
 //! * `cargo xtask bench-page` prints the page's size and load-to-joined times.
 //! * `cargo xtask page-profile` records what the page runs up to `joined` (the wasm split).
+//! * `cargo xtask package` builds the npm package `webkad` into `target/webkad-<version>.tgz`.
+//! * `cargo xtask example-app` packs the package and builds `examples/chat-app/` on it.
+//! * `cargo xtask fixture` holds the browser tests' native fixture for `wasm-pack test`.
 //! * `cargo xtask fuzz [--runs N]` runs the codec fuzz targets (a million inputs each).
 
+mod chat_app;
 mod cmd;
 mod compress;
 mod debian;
 mod fuzz;
 mod interop;
+mod package;
 mod page_js;
 mod page_profile;
 mod page_split;
@@ -56,6 +61,15 @@ enum Command {
     /// Record which wasm functions the page runs up to `joined` (web/page-profile.txt, what
     /// the page's wasm split keeps in the module loaded first), then rebuild the page.
     PageProfile,
+    /// Build the npm package `webkad` (the browser node for web apps) and pack it into
+    /// target/webkad-<version>.tgz.
+    Package,
+    /// Pack the npm package, then install and build the example app on it
+    /// (examples/chat-app: npm ci, tsc --noEmit, vite build).
+    ExampleApp,
+    /// Start the native fixture of the browser tests and hold it until Ctrl-C, for
+    /// `wasm-pack test --headless --chrome crates/browser` in another terminal.
+    Fixture,
     /// Run the fuzz targets of our codecs and parsers (default: a million inputs each).
     Fuzz(fuzz::FuzzArgs),
 }
@@ -74,6 +88,13 @@ fn main() -> ExitCode {
         Command::PageProfile => tools::ensure_rust_tools()
             .and_then(|()| web_tools::ensure_web_tools())
             .and_then(|()| page_profile::page_profile()),
+        Command::Package => tools::ensure_rust_tools()
+            .and_then(|()| web_tools::ensure_page_tools())
+            .and_then(|()| package::package().map(|_| ())),
+        Command::ExampleApp => tools::ensure_rust_tools()
+            .and_then(|()| web_tools::ensure_page_tools())
+            .and_then(|()| chat_app::build_example_app()),
+        Command::Fixture => web::fixture(),
         Command::Fuzz(args) => fuzz::fuzz(&args),
     };
     match result {

@@ -43,8 +43,11 @@ pub fn test(args: &TestArgs) -> Result<()> {
         "build binaries",
         &mut check(&["build", "--workspace", "--bins"]),
     )?;
-    let wasm_tests = build_wasm_tests()?;
+    // wasm-pack (run by tests/tests/browser_wasm.rs) builds the same artifacts; building
+    // them here first names a compile error as this step, outside the test run.
+    build_wasm_tests()?;
     build_web()?;
+    crate::chat_app::build_example_app()?;
     let mut tests = check(&["test", "--workspace", "--no-fail-fast"]);
     // Tests that need a peer outside cargo skip themselves when it is missing; here
     // everything is set up, so they must run.
@@ -54,7 +57,7 @@ pub fn test(args: &TestArgs) -> Result<()> {
         // CI runs as root: the NAT tests build network namespaces and must not skip.
         .env("WEBKAD_REQUIRE_NETNS", "1")
         .env("WEBKAD_REQUIRE_PROMTOOL", "1")
-        .env("WEBKAD_BROWSER_TEST_WASM", &wasm_tests)
+        .env("WEBKAD_CHAT_APP_DIR", crate::chat_app::app_dist())
         .env("WEBKAD_WEB_DIR", dist_dir());
     run_step("test", &mut tests)?;
     eprintln!("==> all checks passed in {}s", started.elapsed().as_secs());

@@ -100,6 +100,31 @@ fn wasm_test_executable(messages: &str, name: &str) -> Option<PathBuf> {
         })
 }
 
+/// `cargo xtask fixture`: the native fixture of the browser tests (a bootstrap node
+/// answering `/api/bootstrap` on 127.0.0.1:18765, a third node, records), held until
+/// Ctrl-C, so `wasm-pack test --headless --chrome crates/browser` can run by hand.
+pub fn fixture() -> Result<()> {
+    run_step(
+        "build binaries",
+        &mut cargo(&["build", "--workspace", "--bins"]),
+    )?;
+    let mut hold = cargo(&[
+        "test",
+        "-p",
+        "webkad-tests",
+        "--test",
+        "browser_wasm",
+        "--",
+        "--nocapture",
+    ]);
+    hold.env("WEBKAD_FIXTURE_ONLY", "1")
+        .env("WEBKAD_REQUIRE_BROWSER", "1");
+    run_step(
+        "hold the browser tests' fixture (Ctrl-C stops it)",
+        &mut hold,
+    )
+}
+
 /// `webkad serve` on the built page, for `cargo xtask run`.
 pub fn serve_command(release: bool, serve_args: &[String]) -> Command {
     let mut command = cargo(&["run"]);

@@ -14,13 +14,31 @@ use crate::cmd::{cargo, program, reports_version, run_step, workspace_root};
 pub const WASM_BINDGEN_VERSION: &str = "0.2.108";
 /// Pinned trunk.
 pub const TRUNK_VERSION: &str = "0.21.14";
+/// Pinned wasm-pack: runs the browser tests (`wasm-pack test --headless --chrome`). It
+/// finds wasm-bindgen and wasm-bindgen-test-runner 0.2.108 on PATH and is always run with
+/// `--mode no-install`, so it never downloads them.
+pub const WASM_PACK_VERSION: &str = "0.15.1";
 /// Pinned binaryen npm package (provides `wasm-opt`).
 pub const BINARYEN_VERSION: &str = "132.0.0";
 
-/// Ensures every browser tool: the page tools and chromium.
+/// Ensures every browser tool: the page tools, wasm-pack and chromium.
 pub fn ensure_web_tools() -> Result<()> {
     ensure_page_tools()?;
+    ensure_wasm_pack()?;
     ensure_chromium()
+}
+
+/// Installs wasm-pack [`WASM_PACK_VERSION`] unless `wasm-pack --version` already prints
+/// that version.
+pub fn ensure_wasm_pack() -> Result<()> {
+    if reports_version(&mut program("wasm-pack", &["--version"]), WASM_PACK_VERSION) {
+        eprintln!("==> wasm-pack {WASM_PACK_VERSION}: present");
+        return Ok(());
+    }
+    run_step(
+        "install wasm-pack",
+        &mut cargo_install(&["wasm-pack", "--version", WASM_PACK_VERSION]),
+    )
 }
 
 /// Ensures what building the page needs: wasm-bindgen-cli, trunk, binaryen.
