@@ -25,6 +25,7 @@ pub const PAGE_RUSTFLAGS: &[&str] = &[
     "-Zunstable-options",
     "-Cpanic=immediate-abort",
     "-Zlocation-detail=none",
+    "-Zfmt-debug=shallow",
 ];
 
 /// Installs [`PAGE_TOOLCHAIN`] (minimal profile) with `rust-src`, which `-Zbuild-std`
