@@ -24,10 +24,21 @@ pub enum Command {
     /// bootstrap node confirmed the record durably stored, and at least --quorum DHT
     /// servers in all did.
     Put {
-        /// The key (its UTF-8 bytes are the DHT key).
+        /// The key (its UTF-8 bytes are the DHT key); with --signed, the name of this
+        /// node's signed record.
         key: String,
         /// The value (its UTF-8 bytes are stored).
         value: String,
+        /// Store an owner-signed record `/webkad/pk/<peer-id>/<name>` that only this node's
+        /// identity (the key in --data-dir) can change; read it with `webkad get
+        /// <peer-id>/<name>`.
+        #[arg(long)]
+        signed: bool,
+        /// With --signed: the data dir whose identity key signs (only the key is read, so a
+        /// node may be serving from it). Default: $XDG_DATA_HOME/webkad (or
+        /// ~/.local/share/webkad).
+        #[arg(long, value_name = "PATH", requires = "signed")]
+        data_dir: Option<PathBuf>,
         /// DHT servers that must confirm the record, the bootstrap node counted.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
         quorum: u16,
@@ -37,7 +48,8 @@ pub enum Command {
     },
     /// Print the value stored under KEY (exit 1 when not found).
     Get {
-        /// The key.
+        /// The key; `<peer-id>/<name>` reads that peer's signed record, whose signature is
+        /// checked (copies that fail are discarded).
         key: String,
         /// How to join the network.
         #[command(flatten)]

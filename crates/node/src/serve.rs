@@ -78,6 +78,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,
         },
+        identity: None,
     }
 }
 

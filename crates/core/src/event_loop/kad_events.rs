@@ -198,11 +198,42 @@ impl EventLoop {
     fn on_get_record(&mut self, id: QueryId, result: kad::GetRecordResult, last: bool) {
         match result {
             Ok(GetRecordOk::FoundRecord(found)) => {
+                // A signed key's copy is checked before anyone sees it; an invalid one is
+                // counted and dropped, and the query goes on to the other servers.
+                let signed =
+                    match crate::signed::verify(found.record.key.as_ref(), &found.record.value) {
+                        Ok(signed) => signed,
+                        Err(invalid) => {
+                            tracing::warn!(
+                                key = %show_key(&found.record.key),
+                                from = ?found.peer,
+                                %invalid,
+                                "discarded an invalid signed record"
+                            );
+                            self.metrics
+                                .record_rejected("record", "bad_signature", "get_response");
+                            if last && let Some(reply) = self.pending.get.remove(&id) {
+                                answer(reply, Ok(None));
+                            }
+                            return;
+                        }
+                    };
                 if let Some(reply) = self.pending.get.remove(&id) {
-                    let record = FoundRecord {
-                        value: found.record.value,
-                        from: found.peer,
-                        publisher: found.record.publisher,
+                    let record = match signed {
+                        Some(signed) => FoundRecord {
+                            value: signed.value,
+                            from: found.peer,
+                            publisher: found.record.publisher,
+                            signed_by: Some(signed.owner),
+                            seq: Some(signed.seq),
+                        },
+                        None => FoundRecord {
+                            value: found.record.value,
+                            from: found.peer,
+                            publisher: found.record.publisher,
+                            signed_by: None,
+                            seq: None,
+                        },
                     };
                     answer(reply, Ok(Some(record)));
                 }
@@ -227,8 +258,9 @@ impl EventLoop {
                 }
             }
         }
-        if last {
-            self.pending.get.remove(&id);
+        // A query that ends with no (valid) answer finds nothing.
+        if last && let Some(reply) = self.pending.get.remove(&id) {
+            answer(reply, Ok(None));
         }
     }
 
