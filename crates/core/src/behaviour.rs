@@ -8,8 +8,10 @@
 // The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
 #![allow(missing_docs)]
 
+pub mod ip_limits;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod nat;
+pub mod rate_limit;
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::{num::NonZeroU32, time::Duration};
@@ -49,18 +51,20 @@ pub type RendezvousServer = libp2p::swarm::dummy::Behaviour;
 pub struct Behaviour {
     /// Refuses connections beyond the configured counts before any protocol runs.
     pub limits: connection_limits::Behaviour,
+    /// Refuses inbound connections beyond the per-IP counts.
+    pub ip_limits: ip_limits::IpLimits,
     /// Circuit relay v2 client: reservations on relays, and dialing through them.
     pub relay_client: relay::client::Behaviour,
     /// Circuit relay v2 server (bootstrap nodes only).
     pub relay_server: Toggle<RelayServer>,
-    /// The Kademlia DHT over our record store.
-    pub kad: kad::Behaviour<Store>,
+    /// The Kademlia DHT over our record store, inbound requests rate-limited per peer.
+    pub kad: rate_limit::RateLimited<kad::Behaviour<Store>>,
     /// Exchanges listen addresses, protocols and observed addresses with every peer.
     pub identify: identify::Behaviour,
     /// Liveness and round-trip times of every connection.
     pub ping: ping::Behaviour,
-    /// Direct messages with acknowledgement.
-    pub messages: request_response::Behaviour<MessageCodec>,
+    /// Direct messages with acknowledgement, inbound requests rate-limited per peer.
+    pub messages: rate_limit::RateLimited<request_response::Behaviour<MessageCodec>>,
     /// Registering at rendezvous servers and discovering peers there.
     pub rendezvous: rendezvous::client::Behaviour,
     /// Rendezvous server (bootstrap nodes only).
@@ -138,12 +142,13 @@ impl Behaviour {
 
         Ok(Self {
             limits,
+            ip_limits: ip_limits::IpLimits::new(config.ip_limits),
             relay_client,
             relay_server: relay_server.into(),
-            kad,
+            kad: rate_limit::RateLimited::new(kad, config.request_rate),
             identify,
             ping,
-            messages,
+            messages: rate_limit::RateLimited::new(messages, config.request_rate),
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             rendezvous_server: rendezvous_server(config).into(),
             gossipsub,

@@ -14,6 +14,7 @@
 mod commands;
 mod discovery;
 mod kad_events;
+mod limits;
 mod nat;
 mod node_stats;
 mod observe;

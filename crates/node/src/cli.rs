@@ -239,6 +239,21 @@ pub struct ServeArgs {
     /// Run no HTTP server.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// libp2p: established inbound connections from one IP address (0: no limit). A NAT
+    /// full of browsers shares one address; relayed connections are not counted.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+    /// libp2p: inbound connections from one IP address still in their security handshake
+    /// (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_pending_per_ip: u32,
+    /// Inbound Kademlia requests, and separately direct messages, one peer may make per
+    /// second on average (0: no limit); the excess is refused, the peer keeps its connection.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub requests_per_second: u32,
+    /// How many requests over --requests-per-second one peer may make at once.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_burst: u32,
     /// The built page to serve at / (what `cargo xtask build-web` writes).
     #[arg(long, value_name = "DIR", default_value = "dist")]
     pub web_dir: PathBuf,
