@@ -168,6 +168,18 @@ async fn only_the_owner_can_write_a_signed_record_and_higher_sequences_win() {
         "{local:?}"
     );
 
+    // The console: the server signs its own record, and reads the owner's.
+    let mut server = server;
+    let answer = server.console("PUT_SIGNED motd served here").await;
+    assert!(answer.starts_with("Put signed record"), "{answer}");
+    let read = get(&bootstrap, &format!("{}/motd", server.peer_id)).await;
+    assert_eq!(read.stdout.trim(), "served here", "{read:?}");
+    let answer = server.console(&format!("GET {user_key}")).await;
+    assert!(
+        answer.contains("\"newer\"") && answer.contains(&format!("signed by {owner_id}")),
+        "{answer}"
+    );
+
     hostile.shutdown().await;
     server.terminate().await;
 }

@@ -422,6 +422,21 @@ mod tests {
     }
 
     #[test]
+    fn parses_signed_puts() {
+        assert_eq!(
+            parse("PUT_SIGNED name a value"),
+            Ok(Some(ConsoleCommand::PutSigned(
+                "name".into(),
+                "a value".into()
+            )))
+        );
+        assert_eq!(
+            parse("PUT_SIGNED name"),
+            Err("PUT_SIGNED needs a name and a value".into())
+        );
+    }
+
+    #[test]
     fn explains_bad_lines_in_one_line() {
         assert_eq!(parse("PUT k"), Err("PUT needs a key and a value".into()));
         assert_eq!(parse("GET"), Err("GET needs a key".into()));
