@@ -61,10 +61,10 @@ pub enum Invalid {
     /// The signing key is not the key of the peer the record's key names.
     #[error("signed by {signer}, but the key belongs to {owner}")]
     WrongSigner {
-        /// Who signed it.
-        signer: PeerId,
-        /// Who owns the key.
-        owner: PeerId,
+        /// Who signed it (a peer id).
+        signer: String,
+        /// Who owns the key (a peer id).
+        owner: String,
     },
     /// The signed payload is for another key (a signature replayed under a new name).
     #[error("the signature is for another key")]
@@ -134,7 +134,10 @@ pub fn verify(key: &[u8], value: &[u8]) -> Result<Option<Verified>, Invalid> {
         .map_err(|e| bad(&e))?;
     let signer = signer.to_peer_id();
     if signer != owner {
-        return Err(Invalid::WrongSigner { signer, owner });
+        return Err(Invalid::WrongSigner {
+            signer: signer.to_string(),
+            owner: owner.to_string(),
+        });
     }
     let payload: Payload = postcard::from_bytes(payload).map_err(|e| bad(&e))?;
     if payload.key != key {

@@ -214,7 +214,7 @@ mod tests {
         });
         let local = addr("127.0.0.1");
         let peer = PeerId::random();
-        let mut open = |limits: &mut IpLimits, ip: &str| {
+        let open = |limits: &mut IpLimits, ip: &str| {
             let id = ConnectionId::new_unchecked(rand_id());
             limits.handle_pending_inbound_connection(id, &local, &addr(ip))?;
             limits
