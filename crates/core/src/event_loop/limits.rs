@@ -3,11 +3,16 @@
 //! and logs an overload once a tick at most, not once per refusal.
 
 use super::EventLoop;
-use crate::behaviour::ip_limits::Shed;
 
 impl EventLoop {
+    /// The page limits nothing per peer or IP (`behaviour.rs` says why).
+    #[cfg(target_arch = "wasm32")]
+    pub(super) fn report_limits(&mut self) {}
+
     /// Moves the refusals since the last tick into the metrics.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn report_limits(&mut self) {
+        use crate::behaviour::ip_limits::Shed;
         let behaviour = self.swarm.behaviour_mut();
         let kad = behaviour.kad.take_refused();
         let messages = behaviour.messages.take_refused();
