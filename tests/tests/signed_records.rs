@@ -230,3 +230,49 @@ async fn a_reader_discards_a_tampered_copy_a_server_hands_it() {
     reader.shutdown().await;
     server.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_takes_the_highest_sequence_among_the_servers_that_answer() {
+    init_logs();
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let first = serve(&dirs.path().join("a")).await;
+    let boot = first.addr("/tcp/");
+    let data_b = dirs.path().join("b");
+    let mut args = vec![
+        "--data-dir",
+        data_b.to_str().expect("utf-8 path"),
+        "--no-http",
+        "--bootstrap",
+        &boot,
+        "--kad-mode",
+        "server",
+    ];
+    args.extend(LOOPBACK_LISTEN);
+    let second = ServeProcess::start(&args).await;
+    let ids: Vec<PeerId> = [&first, &second]
+        .iter()
+        .map(|s| s.peer_id.parse().expect("peer id"))
+        .collect();
+
+    // The second server missed the owner's update: it holds sequence 1, the first 2.
+    let owner = Keypair::generate_ed25519();
+    let owner_id = owner.public().to_peer_id();
+    let addr: Multiaddr = boot.parse().expect("multiaddr");
+    let writer = spawn_node(client_config(), &[addr]).await;
+    for (seq, value, server) in [(1, "old", ids[1]), (2, "new", ids[0])] {
+        let (key, value) = signed::sign(&owner, "n", seq, value.as_bytes().to_vec());
+        let receipt = writer
+            .client
+            .put_to(key, value, vec![server])
+            .await
+            .expect("put runs");
+        assert_eq!(receipt.confirmations, 1, "sequence {seq}");
+    }
+    for _ in 0..5 {
+        let read = get(&boot, &format!("{owner_id}/n")).await;
+        assert_eq!((read.code, read.stdout.trim()), (0, "new"), "{read:?}");
+    }
+    writer.shutdown().await;
+    second.terminate().await;
+    first.terminate().await;
+}
