@@ -583,6 +583,12 @@ async function run(label, work) {
 const ops = {
   async put(key, form) {
     const value = form.elements.value.value;
+    if (form.elements.signed.checked) {
+      // An owner-signed record: key <our peer id>/<name>, only this identity can change it.
+      const put = await state.node.putSigned(key, value);
+      const where = put.outcome === "replicated" ? "stored on other peers too" : "kept only by this page: no other peer took it";
+      return ["ok", `stored ${quote(put.key)} signed (sequence ${put.seq}, ${put.outcome})`, `read it as ${put.key} · ${where}`];
+    }
     const outcome = await state.node.put(key, value);
     const where = outcome === "replicated" ? "stored on other peers too" : "kept only by this page: no other peer took it";
     return ["ok", `stored ${quote(key)} (${outcome})`, where];
@@ -595,6 +601,7 @@ const ops = {
       `${quote(key)}: ${found.value.length} bytes${found.text == null ? " (not UTF-8, shown as hex)" : ""}`,
       found.from ? `from ${who(found.from)}` : "from this page's own store",
       found.publisher ? `published by ${who(found.publisher)}` : "",
+      found.signed_by ? `signed by ${found.signed_by} (sequence ${found.seq})` : "unsigned",
     ];
     return ["ok", text, meta.filter(Boolean).join(" · "), text];
   },

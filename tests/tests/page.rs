@@ -174,6 +174,47 @@ async fn over_webrtc_direct_the_page_joins_stores_and_keeps_stale_callbacks_quie
         r.contains("over webrtc")
     })
     .await;
+
+    // Owner-signed records (issue 13): the CLI's signed record read by the page, which
+    // says who signed it; the page's own signed record read by the CLI.
+    let owner_dir = tempfile::tempdir().expect("owner data dir");
+    let put = webkad(&[
+        "put",
+        "--signed",
+        "--data-dir",
+        owner_dir.path().to_str().expect("utf-8 path"),
+        "--bootstrap",
+        &boot,
+        "greeting",
+        "signed by the cli",
+        "--json",
+    ])
+    .await;
+    assert_eq!(put.code, 0, "{put:?}");
+    let put: serde_json::Value = serde_json::from_str(&put.stdout).expect("json");
+    let owner = put["signed_by"].as_str().expect("signer").to_owned();
+    page.submit(
+        &[("get-key", &format!("{owner}/greeting"))],
+        "get-btn",
+        |r| r.contains("signed by the cli"),
+    )
+    .await;
+    let meta = page.text("result-meta").await;
+    assert!(meta.contains(&format!("signed by {owner}")), "{meta}");
+    let page_id = page.text("peer-id").await;
+    page.click("put-signed").await;
+    page.submit(
+        &[("put-key", "note"), ("put-value", "signed in the page")],
+        "put-btn",
+        |r| r.contains("stored"),
+    )
+    .await;
+    let got = webkad(&["get", &format!("{page_id}/note"), "--bootstrap", &boot]).await;
+    assert_eq!(got.stdout.trim(), "signed in the page", "{got:?}");
+    assert!(
+        got.stderr.contains(&format!("signed by {page_id}")),
+        "{got:?}"
+    );
     page.close().await;
     drop(node);
 }

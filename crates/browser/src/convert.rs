@@ -36,7 +36,7 @@ pub fn js_object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
     Ok(object.into())
 }
 
-/// A found record as `{ value: Uint8Array, text: string | null, from, publisher }`.
+/// A found record as `{ value: Uint8Array, text: string | null, from, publisher, signed_by, seq }`.
 pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
     let text = text_or_null(&record.value);
     let peer = |p: Option<libp2p::PeerId>| p.map_or(JsValue::NULL, |p| p.to_string().into());
@@ -45,6 +45,11 @@ pub fn record_to_js(record: &FoundRecord) -> Result<JsValue, JsValue> {
         ("text", text),
         ("from", peer(record.from)),
         ("publisher", peer(record.publisher)),
+        ("signed_by", peer(record.signed_by)),
+        (
+            "seq",
+            record.seq.map_or(JsValue::NULL, |s| (s as f64).into()),
+        ),
     ])
 }
 

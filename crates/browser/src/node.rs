@@ -54,6 +54,19 @@ export interface FoundRecord {
   from: string | null;
   /** The peer that published it, when it says. */
   publisher: string | null;
+  /** For a signed key (`<peer-id>/<name>`): the owner, whose signature was checked
+   *  (copies that fail are discarded); null for a plain key. */
+  signed_by: string | null;
+  /** For a signed key: the owner's sequence number. */
+  seq: number | null;
+}
+/** What `putSigned` did. */
+export interface SignedPut {
+  /** The key to read it with: `<peer-id>/<name>`. */
+  key: string;
+  /** The sequence number signed. */
+  seq: number;
+  outcome: "replicated" | "local_only";
 }
 /** A connected peer. */
 export interface PeerInfo {
@@ -139,9 +152,11 @@ impl WebkadNode {
         let config = options.config();
         let mut registry = Registry::default();
         WasmMemoryCollector::register(&mut registry);
+        let signing_key = keypair.clone();
         let swarm = transport::build(keypair, &config, options.dial_timeout(), &mut registry)
             .map_err(crate::js_error::internal)?;
         let (event_loop, client) = EventLoop::new(swarm, config, Metrics::new(registry));
+        let client = client.with_identity(signing_key);
         spawn_local(crate::lifecycle::counted(event_loop.run()));
         let listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
         let message_listeners: Rc<RefCell<Vec<Function>>> = Rc::default();
@@ -254,13 +269,42 @@ impl WebkadNode {
         to_js(&outcome)
     }
 
-    /// Looks `key` up. Resolves the record, or `null` when no peer has it.
+    /// Stores `value` as this node's owner-signed record `name`: only this identity can
+    /// change it, every server checks the signature and keeps the highest sequence number.
+    /// Read it with `get("<peer-id>/<name>")`.
+    #[wasm_bindgen(js_name = putSigned, unchecked_return_type = "SignedPut")]
+    pub async fn put_signed(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] value: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let value = bytes_of(&value, "value")?;
+        let (signed, receipt) = self
+            .client
+            .put_signed(&name, value)
+            .await
+            .map_err(js_error)?;
+        js_object(&[
+            (
+                "key",
+                format!("{}/{name}", self.client.local_peer_id()).into(),
+            ),
+            ("seq", (signed.seq as f64).into()),
+            ("outcome", to_js(&receipt.outcome())?),
+        ])
+    }
+
+    /// Looks `key` up. Resolves the record, or `null` when no peer has it. A string
+    /// `<peer-id>/<name>` reads that peer's signed record (its signature is checked).
     #[wasm_bindgen(unchecked_return_type = "FoundRecord | null")]
     pub async fn get(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let key = bytes_of(&key, "key")?;
+        let key = match key.as_string() {
+            Some(text) => webkad_core::signed::parse_user_key(&text),
+            None => bytes_of(&key, "key")?,
+        };
         match self.client.get(key).await.map_err(js_error)? {
             Some(record) => record_to_js(&record),
             None => Ok(JsValue::NULL),

@@ -8,8 +8,10 @@
 // The derive generates `BehaviourEvent`, one variant per field, documented by the fields.
 #![allow(missing_docs)]
 
+pub mod ip_limits;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod nat;
+pub mod rate_limit;
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::{num::NonZeroU32, time::Duration};
@@ -44,23 +46,47 @@ pub type RendezvousServer = rendezvous::server::Behaviour;
 #[cfg(target_arch = "wasm32")]
 pub type RendezvousServer = libp2p::swarm::dummy::Behaviour;
 
+/// A behaviour whose inbound requests are rate-limited per peer: on native nodes. A page
+/// serves no DHT (Kademlia client mode) and is reached only through relays, which limit
+/// circuits; leaving the wrapper out keeps its code out of the page's wasm.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Limited<B> = rate_limit::RateLimited<B>;
+/// A behaviour as is: the page limits nothing per peer (see the native definition).
+#[cfg(target_arch = "wasm32")]
+pub type Limited<B> = B;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn limited<B>(inner: B, rate: Option<rate_limit::RequestRate>) -> Limited<B> {
+    rate_limit::RateLimited::new(inner, rate)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn limited<B>(inner: B, _: Option<rate_limit::RequestRate>) -> Limited<B> {
+    inner
+}
+
 /// Every protocol a webkad node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Refuses connections beyond the configured counts before any protocol runs.
     pub limits: connection_limits::Behaviour,
+    /// Refuses inbound connections beyond the per-IP counts. Native only: a page's
+    /// inbound connections come through relays, which limit them (and would all count
+    /// against the relay's address), so the page carries none of this code.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub ip_limits: ip_limits::IpLimits,
     /// Circuit relay v2 client: reservations on relays, and dialing through them.
     pub relay_client: relay::client::Behaviour,
     /// Circuit relay v2 server (bootstrap nodes only).
     pub relay_server: Toggle<RelayServer>,
-    /// The Kademlia DHT over our record store.
-    pub kad: kad::Behaviour<Store>,
+    /// The Kademlia DHT over our record store, inbound requests rate-limited per peer.
+    pub kad: Limited<kad::Behaviour<Store>>,
     /// Exchanges listen addresses, protocols and observed addresses with every peer.
     pub identify: identify::Behaviour,
     /// Liveness and round-trip times of every connection.
     pub ping: ping::Behaviour,
-    /// Direct messages with acknowledgement.
-    pub messages: request_response::Behaviour<MessageCodec>,
+    /// Direct messages with acknowledgement, inbound requests rate-limited per peer.
+    pub messages: Limited<request_response::Behaviour<MessageCodec>>,
     /// Registering at rendezvous servers and discovering peers there.
     pub rendezvous: rendezvous::client::Behaviour,
     /// Rendezvous server (bootstrap nodes only).
@@ -138,12 +164,14 @@ impl Behaviour {
 
         Ok(Self {
             limits,
+            #[cfg(not(target_arch = "wasm32"))]
+            ip_limits: ip_limits::IpLimits::new(config.ip_limits),
             relay_client,
             relay_server: relay_server.into(),
-            kad,
+            kad: limited(kad, config.request_rate),
             identify,
             ping,
-            messages,
+            messages: limited(messages, config.request_rate),
             rendezvous: rendezvous::client::Behaviour::new(keypair.clone()),
             rendezvous_server: rendezvous_server(config).into(),
             gossipsub,

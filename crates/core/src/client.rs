@@ -11,10 +11,12 @@ use futures::{
     FutureExt, SinkExt,
     channel::{mpsc, oneshot},
 };
-use libp2p::{Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use serde::Serialize;
 
 use web_time::Instant;
+
+mod signing;
 
 pub use crate::metrics::stats::NodeStats;
 use crate::{
@@ -22,6 +24,7 @@ use crate::{
     event::Event,
     metrics::{Metrics, Operation},
 };
+pub use signing::SignedValue;
 
 /// A reply channel carried by a command.
 pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
@@ -44,6 +47,11 @@ pub struct FoundRecord {
     pub from: Option<PeerId>,
     /// The peer that published the record, if it says.
     pub publisher: Option<PeerId>,
+    /// For a signed key (`/webkad/pk/<peer-id>/<name>`): the owner, whose signature was
+    /// checked; the value is then the signed value.
+    pub signed_by: Option<PeerId>,
+    /// For a signed key: the owner's sequence number.
+    pub seq: Option<u64>,
 }
 
 /// How a PUT went.
@@ -199,6 +207,8 @@ pub struct Client {
     local_peer_id: PeerId,
     timeout: Duration,
     metrics: Metrics,
+    /// The node's key, for owner-signed records ([`Client::with_identity`]).
+    identity: Option<Keypair>,
 }
 
 impl Client {
@@ -213,7 +223,15 @@ impl Client {
             local_peer_id,
             timeout,
             metrics,
+            identity: None,
         }
+    }
+
+    /// This client with the node's key, so it can write owner-signed records. The key must
+    /// be the one the node's peer id is made of.
+    pub fn with_identity(mut self, keypair: Keypair) -> Self {
+        self.identity = Some(keypair);
+        self
     }
 
     /// The node's metrics (what `/metrics` encodes).

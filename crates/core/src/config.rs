@@ -260,6 +260,13 @@ pub struct Config {
     pub max_connections: u32,
     /// Established connections at most per peer. Default 8.
     pub max_connections_per_peer: u32,
+    /// Inbound connections per remote IP address, established and in their handshake
+    /// (`behaviour/ip_limits.rs`). Default 64 and 32: a NAT full of browsers shares one.
+    pub ip_limits: crate::behaviour::ip_limits::IpLimitsConfig,
+    /// Inbound Kademlia and direct-message requests per peer, each protocol its own token
+    /// bucket (`behaviour/rate_limit.rs`); `None` limits nothing. Default 50 a second with
+    /// bursts of 100: a page's join asks a server a few dozen times.
+    pub request_rate: Option<crate::behaviour::rate_limit::RequestRate>,
     /// Circuit relay v2 server limits; `None` runs no relay server (browsers, clients).
     pub relay_server: Option<RelayLimits>,
     /// Rendezvous server limits; `None` runs no rendezvous server (browsers, clients).
@@ -303,6 +310,14 @@ impl Default for Config {
             message_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_connections_per_peer: 8,
+            ip_limits: crate::behaviour::ip_limits::IpLimitsConfig {
+                max_established: Some(64),
+                max_pending: Some(32),
+            },
+            request_rate: Some(crate::behaviour::rate_limit::RequestRate {
+                per_second: 50,
+                burst: 100,
+            }),
             relay_server: None,
             rendezvous_server: None,
             rendezvous: RendezvousConfig::default(),

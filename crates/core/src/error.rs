@@ -86,6 +86,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A signed record was asked of a node that was given no key to sign with.
+    #[error("this node has no identity key to sign records with")]
+    NoIdentity,
     /// The node's event loop has stopped.
     #[error("the node has stopped")]
     Stopped,

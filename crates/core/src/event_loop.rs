@@ -14,6 +14,7 @@
 mod commands;
 mod discovery;
 mod kad_events;
+mod limits;
 mod nat;
 mod node_stats;
 mod observe;
@@ -117,6 +118,8 @@ struct Pending {
     /// Puts, with how many servers a put to all of them reaches.
     put: HashMap<QueryId, (Reply<PutReceipt>, usize)>,
     get: HashMap<QueryId, Reply<Option<FoundRecord>>>,
+    /// The best valid copy of a signed record a GET found so far, and how many it found.
+    signed_best: HashMap<QueryId, (FoundRecord, usize)>,
     start_providing: HashMap<QueryId, Reply<()>>,
     get_providers: HashMap<QueryId, (Reply<Vec<PeerId>>, HashSet<PeerId>)>,
     find_peer: HashMap<QueryId, (PeerId, Reply<Vec<Multiaddr>>)>,

@@ -9,6 +9,7 @@
 //! - [`client`]: the cloneable [`Client`] that drives the loop with commands.
 //! - [`event`]: what subscribers hear.
 //! - [`join`]: reaching bootstrap peers and joining the DHT.
+//! - [`signed`]: owner-signed records (`/webkad/pk/<peer-id>/<name>`).
 //! - [`store`]: the Kademlia record store, written through to disk on native nodes.
 //! - [`messaging`]: the direct-message wire protocol.
 //! - [`nat`]: what the node knows of its reachability (AutoNAT, UPnP, relays, DCUtR).
@@ -30,6 +31,7 @@ pub mod join;
 pub mod messaging;
 pub mod metrics;
 pub mod nat;
+pub mod signed;
 pub mod store;
 
 pub use behaviour::Behaviour;

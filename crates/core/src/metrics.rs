@@ -147,10 +147,15 @@ impl Metrics {
 
     /// Counts something refused by the configured `limit`.
     pub(crate) fn limit_hit(&self, limit: &'static str) {
+        self.limit_hit_by(limit, 1);
+    }
+
+    /// Counts `count` things refused by the configured `limit`.
+    pub(crate) fn limit_hit_by(&self, limit: &'static str, count: u64) {
         self.own()
             .limits_hit
             .get_or_create(&[("limit", limit)])
-            .inc();
+            .inc_by(count);
     }
 
     /// Counts a peer learned about by `method`.

@@ -246,6 +246,8 @@ impl Store {
     fn try_put(&mut self, record: &Record) -> Result<(), RefusalCause> {
         self.check_record(record)?;
         let previous = self.memory.get(&record.key).map(Cow::into_owned);
+        // Owner-signed keys: only the owner's signature, and only a newer sequence.
+        crate::signed::check_replace(record, previous.as_ref())?;
         if previous.is_none() && self.record_count >= self.limits.memory.max_records {
             return Err(RefusalCause::StoreFull {
                 limit: self.limits.memory.max_records,

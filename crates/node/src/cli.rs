@@ -24,10 +24,21 @@ pub enum Command {
     /// bootstrap node confirmed the record durably stored, and at least --quorum DHT
     /// servers in all did.
     Put {
-        /// The key (its UTF-8 bytes are the DHT key).
+        /// The key (its UTF-8 bytes are the DHT key); with --signed, the name of this
+        /// node's signed record.
         key: String,
         /// The value (its UTF-8 bytes are stored).
         value: String,
+        /// Store an owner-signed record `/webkad/pk/<peer-id>/<name>` that only this node's
+        /// identity (the key in --data-dir) can change; read it with `webkad get
+        /// <peer-id>/<name>`.
+        #[arg(long)]
+        signed: bool,
+        /// With --signed: the data dir whose identity key signs (only the key is read, so a
+        /// node may be serving from it). Default: $XDG_DATA_HOME/webkad (or
+        /// ~/.local/share/webkad).
+        #[arg(long, value_name = "PATH", requires = "signed")]
+        data_dir: Option<PathBuf>,
         /// DHT servers that must confirm the record, the bootstrap node counted.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
         quorum: u16,
@@ -37,7 +48,8 @@ pub enum Command {
     },
     /// Print the value stored under KEY (exit 1 when not found).
     Get {
-        /// The key.
+        /// The key; `<peer-id>/<name>` reads that peer's signed record, whose signature is
+        /// checked (copies that fail are discarded).
         key: String,
         /// How to join the network.
         #[command(flatten)]
@@ -227,6 +239,21 @@ pub struct ServeArgs {
     /// Run no HTTP server.
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// libp2p: established inbound connections from one IP address (0: no limit). A NAT
+    /// full of browsers shares one address; relayed connections are not counted.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+    /// libp2p: inbound connections from one IP address still in their security handshake
+    /// (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_pending_per_ip: u32,
+    /// Inbound Kademlia requests, and separately direct messages, one peer may make per
+    /// second on average (0: no limit); the excess is refused, the peer keeps its connection.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub requests_per_second: u32,
+    /// How many requests over --requests-per-second one peer may make at once.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_burst: u32,
     /// The built page to serve at / (what `cargo xtask build-web` writes).
     #[arg(long, value_name = "DIR", default_value = "dist")]
     pub web_dir: PathBuf,

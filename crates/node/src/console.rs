@@ -13,7 +13,9 @@ use crate::output::{quote, show_rtt};
 pub enum ConsoleCommand {
     /// `PUT key value…`: the value is the rest of the line.
     Put(String, String),
-    /// `GET key`.
+    /// `PUT_SIGNED name value…`: this node's owner-signed record.
+    PutSigned(String, String),
+    /// `GET key` (`<peer-id>/<name>` reads a signed record).
     Get(String),
     /// `PUT_PROVIDER key`.
     PutProvider(String),
@@ -51,7 +53,8 @@ pub enum ConsoleCommand {
 pub const HELP: &str = "\
 Commands:
   PUT key value        store a record (the value is the rest of the line)
-  GET key              look a record up
+  PUT_SIGNED name value  store this node's signed record <peer-id>/name (only it can change it)
+  GET key              look a record up (<peer-id>/name: a signed record, signature checked)
   PUT_PROVIDER key     announce this node as a provider of key
   GET_PROVIDERS key    find the providers of key
   PING peer-or-addr    measure a round trip (peer id or multiaddr)
@@ -95,6 +98,12 @@ pub fn parse(line: &str) -> Result<Option<ConsoleCommand>, String> {
                 ConsoleCommand::Put(key.to_owned(), value.trim().to_owned())
             }
             _ => return Err("PUT needs a key and a value".to_owned()),
+        },
+        "PUT_SIGNED" => match rest.split_once(char::is_whitespace) {
+            Some((name, value)) if !value.trim().is_empty() => {
+                ConsoleCommand::PutSigned(name.to_owned(), value.trim().to_owned())
+            }
+            _ => return Err("PUT_SIGNED needs a name and a value".to_owned()),
         },
         "GET" => ConsoleCommand::Get(one("a key")?),
         "PUT_PROVIDER" => ConsoleCommand::PutProvider(one("a key")?),
@@ -174,15 +183,35 @@ pub async fn execute(client: &Client, command: ConsoleCommand) -> String {
                 Err(e) => format!("PUT {} failed: {e}", quote(&key)),
             }
         }
-        ConsoleCommand::Get(key) => match client.get(key.clone().into_bytes()).await {
-            Ok(Some(found)) => format!(
-                "Got record {} {}",
-                quote(&key),
-                quote(&String::from_utf8_lossy(&found.value))
-            ),
-            Ok(None) => format!("Record {} not found", quote(&key)),
-            Err(e) => format!("GET {} failed: {e}", quote(&key)),
-        },
+        ConsoleCommand::PutSigned(name, value) => {
+            let shown = format!("{}/{name}", client.local_peer_id());
+            match client.put_signed(&name, value.into_bytes()).await {
+                Ok((signed, receipt)) => format!(
+                    "Put signed record {} (sequence {}; stored here and on {} other DHT server(s))",
+                    quote(&shown),
+                    signed.seq,
+                    receipt.confirmations
+                ),
+                Err(e) => format!("PUT_SIGNED {} failed: {e}", quote(&shown)),
+            }
+        }
+        ConsoleCommand::Get(key) => {
+            match client.get(webkad_core::signed::parse_user_key(&key)).await {
+                Ok(Some(found)) => {
+                    let value = quote(&String::from_utf8_lossy(&found.value));
+                    match found.signed_by {
+                        Some(owner) => format!(
+                            "Got record {} {value} (signed by {owner}, sequence {})",
+                            quote(&key),
+                            found.seq.unwrap_or_default()
+                        ),
+                        None => format!("Got record {} {value}", quote(&key)),
+                    }
+                }
+                Ok(None) => format!("Record {} not found", quote(&key)),
+                Err(e) => format!("GET {} failed: {e}", quote(&key)),
+            }
+        }
         ConsoleCommand::PutProvider(key) => {
             match client.start_providing(key.clone().into_bytes()).await {
                 Ok(()) => format!("Providing {}", quote(&key)),
@@ -389,6 +418,21 @@ mod tests {
         assert_eq!(
             parse(&format!("SEND {peer} hello there")),
             Ok(Some(ConsoleCommand::Send(peer, "hello there".into())))
+        );
+    }
+
+    #[test]
+    fn parses_signed_puts() {
+        assert_eq!(
+            parse("PUT_SIGNED name a value"),
+            Ok(Some(ConsoleCommand::PutSigned(
+                "name".into(),
+                "a value".into()
+            )))
+        );
+        assert_eq!(
+            parse("PUT_SIGNED name"),
+            Err("PUT_SIGNED needs a name and a value".into())
         );
     }
 

@@ -46,6 +46,10 @@ pub struct NodeOptions {
     pub web_dir: Option<PathBuf>,
     /// What to do when the record store file is damaged.
     pub on_damaged_store: OnDamaged,
+    /// The identity to use when there is no data dir (`None`: a new one). `webkad put
+    /// --signed` reads only the data dir's key, leaving its store to the node that may be
+    /// running on it.
+    pub identity: Option<Keypair>,
 }
 
 impl NodeOptions {
@@ -82,6 +86,7 @@ impl NodeOptions {
             http_limits: HttpLimits::default(),
             web_dir: None,
             on_damaged_store: OnDamaged::Recover,
+            identity: None,
         }
     }
 }
@@ -171,9 +176,17 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     let mut registry = Registry::default();
     ProcessCollector::register(&mut registry);
     let http_metrics = HttpMetrics::register(&mut registry);
-    let swarm = swarm::build(keypair, certificate, store, &options.config, &mut registry).await?;
+    let swarm = swarm::build(
+        keypair.clone(),
+        certificate,
+        store,
+        &options.config,
+        &mut registry,
+    )
+    .await?;
     let metrics = Metrics::new(registry);
     let (event_loop, client) = EventLoop::new(swarm, options.config.clone(), metrics);
+    let client = client.with_identity(keypair);
     let event_loop = tokio::spawn(event_loop.run());
 
     let mut listen_addrs = Vec::new();
@@ -267,7 +280,10 @@ fn open_state(
             Ok((keypair, certificate, store))
         }
         None => {
-            let keypair = Keypair::generate_ed25519();
+            let keypair = options
+                .identity
+                .clone()
+                .unwrap_or_else(Keypair::generate_ed25519);
             let store = Store::in_memory(keypair.public().to_peer_id(), limits);
             Ok((keypair, data_dir::new_certificate(), store))
         }

@@ -26,6 +26,8 @@ struct Outcome {
     ok: bool,
     plain: String,
     json: serde_json::Value,
+    /// A line for stderr beside plain output (stdout stays the bare result).
+    note: Option<String>,
 }
 
 impl Outcome {
@@ -34,6 +36,7 @@ impl Outcome {
             ok: true,
             plain,
             json,
+            note: None,
         }
     }
 
@@ -42,12 +45,20 @@ impl Outcome {
             ok: false,
             json: json!({ "error": message }),
             plain: message,
+            note: None,
         }
     }
 }
 
 /// Runs a one-shot command and returns the process exit code.
 pub async fn run(command: Command) -> ExitCode {
+    let identity = match signing_identity(&command) {
+        Ok(identity) => identity,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(FAILED);
+        }
+    };
     let (args, action) = match split(command) {
         Ok(split) => split,
         Err(message) => {
@@ -56,7 +67,7 @@ pub async fn run(command: Command) -> ExitCode {
         }
     };
     let json = args.json;
-    let outcome = match start_client(&args, &action).await {
+    let outcome = match start_client(&args, &action, identity).await {
         Ok(node) => {
             let outcome = perform(&node.client, &args.bootstrap, action).await;
             node.shutdown().await;
@@ -66,7 +77,12 @@ pub async fn run(command: Command) -> ExitCode {
     };
     match (outcome.ok, json) {
         (_, true) => println!("{}", outcome.json),
-        (true, false) => println!("{}", outcome.plain),
+        (true, false) => {
+            println!("{}", outcome.plain);
+            if let Some(note) = &outcome.note {
+                eprintln!("{note}");
+            }
+        }
         (false, false) => eprintln!("{}", outcome.plain),
     }
     if outcome.ok {
@@ -79,6 +95,7 @@ pub async fn run(command: Command) -> ExitCode {
 /// The one thing a one-shot command does.
 enum Action {
     Put(String, String, usize),
+    PutSigned(String, String, usize),
     Get(String),
     Provide(String),
     Providers(String),
@@ -94,8 +111,18 @@ fn split(command: Command) -> Result<(ClientArgs, Action), String> {
             key,
             value,
             quorum,
+            signed: false,
             client,
+            ..
         } => (client, Action::Put(key, value, usize::from(quorum))),
+        Command::Put {
+            key,
+            value,
+            quorum,
+            signed: true,
+            client,
+            ..
+        } => (client, Action::PutSigned(key, value, usize::from(quorum))),
         Command::Get { key, client } => (client, Action::Get(key)),
         Command::Provide { key, client } => (client, Action::Provide(key)),
         Command::Providers { key, client } => (client, Action::Providers(key)),
@@ -120,7 +147,29 @@ fn split(command: Command) -> Result<(ClientArgs, Action), String> {
     Ok((args, action))
 }
 
-async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode, String> {
+/// The data dir's identity key, for `put --signed` (only the key file is read: a node may
+/// be serving from that data dir and holds its store's lock).
+fn signing_identity(command: &Command) -> Result<Option<libp2p::identity::Keypair>, String> {
+    let Command::Put {
+        signed: true,
+        data_dir,
+        ..
+    } = command
+    else {
+        return Ok(None);
+    };
+    let path = data_dir
+        .clone()
+        .unwrap_or_else(crate::data_dir::default_data_dir);
+    let dir = crate::data_dir::DataDir::open(&path).map_err(|e| e.to_string())?;
+    dir.identity().map(Some).map_err(|e| e.to_string())
+}
+
+async fn start_client(
+    args: &ClientArgs,
+    action: &Action,
+    identity: Option<libp2p::identity::Keypair>,
+) -> Result<RunningNode, String> {
     let mut listen: Vec<Multiaddr> = match (action, args.listen.is_empty()) {
         (Action::Provide(_), true) => ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
             .iter()
@@ -164,6 +213,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         http_limits: Default::default(),
         web_dir: None,
         on_damaged_store: Default::default(),
+        identity,
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;
     if !args.bootstrap.is_empty() && node::join(&node.client, &args.bootstrap).await == 0 {
@@ -205,14 +255,29 @@ async fn perform(client: &Client, bootstrap: &[Multiaddr], action: Action) -> Ou
                 Err(message) => Outcome::fail(message),
             }
         }
-        Action::Get(key) => match client.get(key.clone().into_bytes()).await {
+        Action::PutSigned(name, value, quorum) => {
+            match crate::oneshot_put::put_signed(client, bootstrap, name, value, quorum).await {
+                Ok((plain, json)) => Outcome::ok(plain, json),
+                Err(message) => Outcome::fail(message),
+            }
+        }
+        Action::Get(key) => match client.get(webkad_core::signed::parse_user_key(&key)).await {
             Ok(Some(found)) => {
                 let value = String::from_utf8_lossy(&found.value).into_owned();
                 let from = found.from.map(|p| p.to_string());
-                Outcome::ok(
+                let signed_by = found.signed_by.map(|p| p.to_string());
+                let mut outcome = Outcome::ok(
                     value.clone(),
-                    json!({ "key": key, "value": value, "from": from }),
-                )
+                    json!({ "key": key, "value": value, "from": from,
+                            "signed_by": signed_by, "seq": found.seq }),
+                );
+                outcome.note = signed_by.map(|owner| {
+                    format!(
+                        "signed by {owner} (sequence {})",
+                        found.seq.unwrap_or_default()
+                    )
+                });
+                outcome
             }
             Ok(None) => Outcome::fail("not found".to_owned()),
             Err(e) => Outcome::fail(e.to_string()),

@@ -19,8 +19,80 @@ pub(crate) async fn put(
     value: String,
     quorum: usize,
 ) -> Result<(String, serde_json::Value), String> {
+    let confirmations = put_bytes(
+        client,
+        bootstrap,
+        &key,
+        key.as_bytes(),
+        value.as_bytes(),
+        quorum,
+    )
+    .await?;
+    Ok((
+        format!("stored {key:?} on {confirmations} DHT server(s), the bootstrap node included"),
+        json!({
+            "key": key,
+            "stored": true,
+            "confirmations": confirmations,
+            "bootstrap_confirmed": true,
+        }),
+    ))
+}
+
+/// Puts this node's owner-signed record `name`, with the same checks as [`put`].
+pub(crate) async fn put_signed(
+    client: &Client,
+    bootstrap: &[libp2p::Multiaddr],
+    name: String,
+    value: String,
+    quorum: usize,
+) -> Result<(String, serde_json::Value), String> {
+    let signed = client
+        .sign(&name, value.into_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let owner = client.local_peer_id();
+    let shown = format!("{owner}/{name}");
+    let confirmations = put_bytes(
+        client,
+        bootstrap,
+        &shown,
+        &signed.key,
+        &signed.value,
+        quorum,
+    )
+    .await?;
+    Ok((
+        format!(
+            "stored {shown:?} signed by {owner} (sequence {}) on {confirmations} DHT server(s), \
+             the bootstrap node included",
+            signed.seq
+        ),
+        json!({
+            "key": shown,
+            "stored": true,
+            "signed_by": owner.to_string(),
+            "seq": signed.seq,
+            "confirmations": confirmations,
+            "bootstrap_confirmed": true,
+        }),
+    ))
+}
+
+/// Puts `key` = `value` and returns how many servers confirmed it, the bootstrap node
+/// among them; `shown` names the key in messages.
+async fn put_bytes(
+    client: &Client,
+    bootstrap: &[libp2p::Multiaddr],
+    shown: &str,
+    key: &[u8],
+    value: &[u8],
+    quorum: usize,
+) -> Result<usize, String> {
+    let key_bytes = key.to_vec();
+    let key = shown.to_owned();
     let receipt = client
-        .put_receipt(key.clone().into_bytes(), value.clone().into_bytes())
+        .put_receipt(key_bytes.clone(), value.to_vec())
         .await
         .map_err(|e| e.to_string())?;
     let mut confirmed = receipt.confirmed_by.clone();
@@ -31,7 +103,7 @@ pub(crate) async fn put(
     let bootstrap_confirmed = stays.iter().any(|p| confirmed.contains(p));
     let bootstrap_confirmed = bootstrap_confirmed || {
         let direct = client
-            .put_to(key.clone().into_bytes(), value.into_bytes(), stays.clone())
+            .put_to(key_bytes, value.to_vec(), stays.clone())
             .await
             .map_err(|e| e.to_string())?;
         let new = direct
@@ -58,15 +130,7 @@ pub(crate) async fn put(
             "not stored: {confirmations} DHT server(s) confirmed {key:?}; --quorum asks for {quorum}"
         ));
     }
-    Ok((
-        format!("stored {key:?} on {confirmations} DHT server(s), the bootstrap node included"),
-        json!({
-            "key": key,
-            "stored": true,
-            "confirmations": confirmations,
-            "bootstrap_confirmed": true,
-        }),
-    ))
+    Ok(confirmations)
 }
 
 /// The peers behind the `--bootstrap` addresses (named by `/p2p/`, else dialed to learn).

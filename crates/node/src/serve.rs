@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use webkad_core::behaviour::{ip_limits::IpLimitsConfig, rate_limit::RequestRate};
 use webkad_core::{
     Client, Config, KadMode, NatConfig, RelayLimits, RendezvousConfig, RendezvousServerLimits,
     store::open::OnDamaged,
@@ -48,6 +49,15 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             .map(RendezvousConfig::in_namespace)
             .unwrap_or_default(),
         max_records: args.max_records,
+        ip_limits: IpLimitsConfig {
+            max_established: (args.max_connections_per_ip > 0)
+                .then_some(args.max_connections_per_ip),
+            max_pending: (args.max_pending_per_ip > 0).then_some(args.max_pending_per_ip),
+        },
+        request_rate: (args.requests_per_second > 0).then_some(RequestRate {
+            per_second: args.requests_per_second,
+            burst: args.request_burst,
+        }),
         ..Config::bootstrap()
     };
     NodeOptions {
@@ -78,6 +88,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,
         },
+        identity: None,
     }
 }
 

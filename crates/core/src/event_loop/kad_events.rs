@@ -13,6 +13,10 @@ use crate::{
     store::{EntryKind, RefusalCause, WriteOutcome, show_key},
 };
 
+/// How many valid copies of a signed record a GET compares before it answers (fewer when
+/// the query ends first).
+const SIGNED_COPIES: usize = 3;
+
 impl EventLoop {
     pub(super) fn on_kad_event(&mut self, event: kad::Event) {
         match event {
@@ -197,38 +201,79 @@ impl EventLoop {
 
     fn on_get_record(&mut self, id: QueryId, result: kad::GetRecordResult, last: bool) {
         match result {
-            Ok(GetRecordOk::FoundRecord(found)) => {
-                if let Some(reply) = self.pending.get.remove(&id) {
-                    let record = FoundRecord {
-                        value: found.record.value,
-                        from: found.peer,
-                        publisher: found.record.publisher,
-                    };
-                    answer(reply, Ok(Some(record)));
-                }
-                // One answer is all a GET needs.
-                if let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
-                    query.finish();
-                }
-            }
-            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. }) => {
-                if let Some(reply) = self.pending.get.remove(&id) {
-                    answer(reply, Ok(None));
-                }
-            }
-            Err(kad::GetRecordError::NotFound { .. }) => {
-                if let Some(reply) = self.pending.get.remove(&id) {
-                    answer(reply, Ok(None));
-                }
-            }
-            Err(error) => {
-                if let Some(reply) = self.pending.get.remove(&id) {
-                    answer(reply, Err(Error::Query(error.to_string())));
-                }
-            }
+            Ok(GetRecordOk::FoundRecord(found)) => self.on_found_record(id, found, last),
+            Ok(GetRecordOk::FinishedWithNoAdditionalRecord { .. })
+            | Err(kad::GetRecordError::NotFound { .. }) => self.answer_get(id, Ok(None)),
+            Err(error) => self.answer_get(id, Err(Error::Query(error.to_string()))),
         }
+        // A query that ends with no (valid) answer finds nothing.
         if last {
-            self.pending.get.remove(&id);
+            self.answer_get(id, Ok(None));
+        }
+    }
+
+    /// One copy of a record. A plain record answers at once. A signed one is checked: an
+    /// invalid copy is counted and dropped, and the query goes on to other servers; valid
+    /// copies are compared, and the highest sequence among the first [`SIGNED_COPIES`] (or
+    /// all, when fewer answer) is the answer, since a server that missed an update still
+    /// holds the previous one.
+    fn on_found_record(&mut self, id: QueryId, found: kad::PeerRecord, last: bool) {
+        let signed = match crate::signed::verify(found.record.key.as_ref(), &found.record.value) {
+            Ok(signed) => signed,
+            Err(invalid) => {
+                tracing::warn!(
+                    key = %show_key(&found.record.key),
+                    from = ?found.peer,
+                    %invalid,
+                    "discarded an invalid signed record"
+                );
+                self.metrics
+                    .record_rejected("record", "bad_signature", "get_response");
+                return;
+            }
+        };
+        let record = FoundRecord {
+            value: signed
+                .as_ref()
+                .map_or(found.record.value, |s| s.value.clone()),
+            from: found.peer,
+            publisher: found.record.publisher,
+            signed_by: signed.as_ref().map(|s| s.owner),
+            seq: signed.as_ref().map(|s| s.seq),
+        };
+        let done = match signed {
+            None => {
+                self.pending.signed_best.remove(&id);
+                self.answer_get(id, Ok(Some(record)));
+                true
+            }
+            Some(_) => {
+                let (best, copies) = self
+                    .pending
+                    .signed_best
+                    .entry(id)
+                    .or_insert_with(|| (record.clone(), 0));
+                if record.seq > best.seq {
+                    *best = record;
+                }
+                *copies += 1;
+                let done = *copies >= SIGNED_COPIES || last;
+                if done {
+                    self.answer_get(id, Ok(None));
+                }
+                done
+            }
+        };
+        if done && let Some(mut query) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+            query.finish();
+        }
+    }
+
+    /// Answers a GET once: with the best signed copy found, if any, else with `result`.
+    fn answer_get(&mut self, id: QueryId, result: Result<Option<FoundRecord>, Error>) {
+        let best = self.pending.signed_best.remove(&id).map(|(best, _)| best);
+        if let Some(reply) = self.pending.get.remove(&id) {
+            answer(reply, best.map_or(result, |best| Ok(Some(best))));
         }
     }
 

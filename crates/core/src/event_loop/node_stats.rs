@@ -33,6 +33,7 @@ impl EventLoop {
     /// (called every tick, before a scrape and before a snapshot).
     pub(super) fn refresh_gauges(&mut self) {
         self.report_refusals();
+        self.report_limits();
         let routing = self.routing_table_size();
         let store = self.swarm.behaviour_mut().kad.store_mut().stats();
         let own = self.metrics.own();

@@ -58,6 +58,32 @@ pub enum RefusalCause {
     /// The durable backend failed otherwise.
     #[error("the record database failed: {0}")]
     Database(String),
+    /// A record under the signed prefix that its owner did not sign (or that names no
+    /// owner): a forgery, a tampered value, a plain value under a signed key.
+    #[error("{0}")]
+    BadSignature(String),
+    /// A signed record older than the copy held (a replay).
+    #[error("sequence {offered} is older than the {held} held")]
+    StaleSequence {
+        /// The sequence number held.
+        held: u64,
+        /// The one offered.
+        offered: u64,
+    },
+    /// A signed record with the sequence number held but another value.
+    #[error("sequence {0} is held with another value")]
+    SequenceConflict(u64),
+}
+
+impl From<crate::signed::Conflict> for RefusalCause {
+    fn from(conflict: crate::signed::Conflict) -> Self {
+        use crate::signed::Conflict;
+        match conflict {
+            Conflict::Invalid(invalid) => Self::BadSignature(invalid.to_string()),
+            Conflict::Stale { held, offered } => Self::StaleSequence { held, offered },
+            Conflict::SameSequence(seq) => Self::SequenceConflict(seq),
+        }
+    }
 }
 
 impl RefusalCause {
@@ -69,6 +95,9 @@ impl RefusalCause {
             Self::KeyTooLarge { .. } => "key_too_large",
             Self::DiskFull => "disk_full",
             Self::Database(_) => "database_error",
+            Self::BadSignature(_) => "bad_signature",
+            Self::StaleSequence { .. } => "stale_sequence",
+            Self::SequenceConflict(_) => "sequence_conflict",
         }
     }
 
@@ -76,7 +105,12 @@ impl RefusalCause {
     pub fn to_kad(&self) -> libp2p::kad::store::Error {
         use libp2p::kad::store::Error;
         match self {
-            Self::ValueTooLarge { .. } | Self::KeyTooLarge { .. } => Error::ValueTooLarge,
+            // Any error makes kad reset the stream; the nearest word for "not this value".
+            Self::ValueTooLarge { .. }
+            | Self::KeyTooLarge { .. }
+            | Self::BadSignature(_)
+            | Self::StaleSequence { .. }
+            | Self::SequenceConflict(_) => Error::ValueTooLarge,
             Self::ProvidedKeysFull { .. } => Error::MaxProvidedKeys,
             Self::StoreFull { .. } | Self::DiskFull | Self::Database(_) => Error::MaxRecords,
         }
