@@ -10,6 +10,7 @@
 //! - [`http`]: the page, `/api/bootstrap`, `/api/stats`, `/metrics` and `/healthz`;
 //!   [`http_serve`] accepts its connections within [`http_limits`] ([`idle_io`],
 //!   [`fd_budget`]).
+//! - [`port_probe`]: refuses a TCP port another process listens on.
 //! - [`page_files`]: the page's files, precompressed, with cache headers.
 //! - [`process_metrics`]: the `process_*` series (CPU, memory, open files).
 //! - [`serve`]: `webkad serve`.
@@ -31,6 +32,7 @@ pub mod oneshot;
 mod oneshot_put;
 pub mod output;
 pub mod page_files;
+pub mod port_probe;
 pub mod process_metrics;
 pub mod serve;
 pub mod signal;

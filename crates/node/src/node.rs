@@ -162,6 +162,12 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     // Several libp2p transports use rustls with different crypto back ends enabled; without a
     // process default, the first WebRTC handshake panics. Already installed is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::port_probe::check_tcp_ports(&options.listen).map_err(|(addr, error)| {
+        StartError::Listen(webkad_core::Error::Listen {
+            addr: addr.to_string(),
+            reason: error.to_string(),
+        })
+    })?;
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen

@@ -141,7 +141,9 @@ impl EventLoop {
                 reply,
                 Err(Error::Listen {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    // The transports' listen errors carry the cause (address in use,
+                    // permission denied) as a source, and some print nothing themselves.
+                    reason: super::swarm_events::error_chain(&e),
                 }),
             ),
         }
