@@ -187,6 +187,10 @@ pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
 /// Flags of `webkad serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings whose keys are these flags' long names (`max-connections =
+    /// 4096`, `listen = ["/ip4/0.0.0.0/tcp/4001"]`, `mdns = true`); a flag given here wins.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Listen address (repeatable). Default: 127.0.0.1 on TCP 4001, QUIC 4001,
     /// WebSocket 4002 and WebRTC-direct 4002.
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -297,6 +301,9 @@ pub struct ServeArgs {
     /// `refuse` does not start.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "recover")]
     pub on_damaged_store: OnDamagedArg,
+    /// Connection, record, room, relay-rate and rendezvous limits.
+    #[command(flatten)]
+    pub limits: crate::limit_args::LimitArgs,
     /// Register this node under NAMESPACE at the rendezvous servers it connects to (those
     /// of --bootstrap nodes) and discover the peers there, e.g. webkad-browsers to be
     /// listed among the pages.

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`cli`]: the clap command line.
+//! - [`config_file`]: `serve --config FILE`, TOML keys turned into flags.
+//! - [`limit_args`]: the limit flags of `webkad serve`.
 //! - [`node`]: start and stop a node ([`node::start`] is what tests use).
 //! - [`swarm`]: the native transports (TCP, QUIC, WebSocket, WebRTC-direct).
 //! - [`upnp`]: removes UPnP port mappings on shutdown.
@@ -19,6 +21,7 @@
 //! - [`output`], [`signal`], [`stats_text`]: presentation, process signals, `STATS`.
 
 pub mod cli;
+pub mod config_file;
 pub mod console;
 pub mod data_dir;
 pub mod fd_budget;
@@ -26,6 +29,7 @@ pub mod http;
 pub mod http_limits;
 pub mod http_serve;
 pub mod idle_io;
+pub mod limit_args;
 pub mod nat_report;
 pub mod node;
 pub mod oneshot;

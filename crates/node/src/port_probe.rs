@@ -59,22 +59,25 @@ mod tests {
 
     #[test]
     fn fixed_tcp_ports_only() {
-        let addr = |s: &str| s.parse::<Multiaddr>().unwrap();
+        let addr = |s: &str| s.parse::<Multiaddr>().expect("valid");
         assert_eq!(
             tcp_socket_addr(&addr("/ip4/127.0.0.1/tcp/4002/ws")),
-            Some("127.0.0.1:4002".parse().unwrap())
+            Some("127.0.0.1:4002".parse().expect("valid"))
         );
         assert_eq!(tcp_socket_addr(&addr("/ip4/127.0.0.1/tcp/0")), None);
-        assert_eq!(tcp_socket_addr(&addr("/ip4/127.0.0.1/udp/4001/quic-v1")), None);
+        assert_eq!(
+            tcp_socket_addr(&addr("/ip4/127.0.0.1/udp/4001/quic-v1")),
+            None
+        );
         assert_eq!(tcp_socket_addr(&addr("/dns4/example.org/tcp/4001")), None);
     }
 
     #[test]
     fn a_port_in_use_is_refused() {
-        let held = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = held.local_addr().unwrap().port();
-        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
-        let (_, error) = check_tcp_ports(&[addr]).unwrap_err();
+        let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = held.local_addr().expect("addr").port();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("valid");
+        let (_, error) = check_tcp_ports(&[addr]).expect_err("in use");
         assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
         drop(held);
     }

@@ -27,8 +27,9 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         max_circuits_per_peer: args.relay_max_circuits_per_peer,
         max_circuit_duration: Duration::from_secs(args.relay_circuit_duration),
         max_circuit_bytes: args.relay_circuit_bytes,
+        ..RelayLimits::default()
     };
-    let config = Config {
+    let mut config = Config {
         kad_protocol: args.kad_protocol.clone(),
         kad_mode: kad_mode(args),
         nat: NatConfig {
@@ -50,6 +51,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         max_records: args.max_records,
         ..Config::bootstrap()
     };
+    args.limits.apply(&mut config);
     NodeOptions {
         config,
         data_dir: if args.ephemeral {
