@@ -301,6 +301,16 @@ pub struct ServeArgs {
     /// `refuse` does not start.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "recover")]
     pub on_damaged_store: OnDamagedArg,
+    /// TLS certificate chain, PEM (Let's Encrypt's fullchain.pem), for --https and `/tls/ws`
+    /// listen addresses (WSS). Re-read on SIGHUP and when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (Let's Encrypt's privkey.pem).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS address for the page and API (needs --tls-cert and --tls-key), e.g. 0.0.0.0:443.
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub https: Option<SocketAddr>,
     /// Connection, record, room, relay-rate and rendezvous limits.
     #[command(flatten)]
     pub limits: crate::limit_args::LimitArgs,

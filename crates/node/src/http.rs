@@ -39,15 +39,18 @@ impl HttpServer {
         web_dir: Option<PathBuf>,
         limits: HttpLimits,
         metrics: HttpMetrics,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let app = router(client, web_dir);
+        let https = tls.is_some();
+        let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(crate::http_serve::serve(
-            listener, app, limits, metrics, stopped,
+            listener, tls, app, limits, metrics, stopped,
         ));
-        tracing::info!(%local_addr, "serving http");
+        tracing::info!(%local_addr, https, "serving http");
         Ok(Self {
             local_addr,
             stop,

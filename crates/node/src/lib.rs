@@ -6,6 +6,8 @@
 //! - [`limit_args`]: the limit flags of `webkad serve`.
 //! - [`node`]: start and stop a node ([`node::start`] is what tests use).
 //! - [`swarm`]: the native transports (TCP, QUIC, WebSocket, WebRTC-direct).
+//! - [`tls`]: the operator's certificate, reloaded on renewal; [`wss`]: the `/tls/ws`
+//!   listener that uses it.
 //! - [`upnp`]: removes UPnP port mappings on shutdown.
 //! - [`webrtc_gate`]: holds a WebRTC connection's first streams until the browser is ready.
 //! - [`data_dir`]: identity key, WebRTC certificate and record database on disk.
@@ -42,5 +44,7 @@ pub mod serve;
 pub mod signal;
 pub mod stats_text;
 pub mod swarm;
+pub mod tls;
 pub mod upnp;
 pub mod webrtc_gate;
+pub mod wss;

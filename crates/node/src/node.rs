@@ -3,7 +3,7 @@
 //! [`start`] is what `webkad serve` and the one-shot commands run, and what tests call to
 //! get real nodes on 127.0.0.1; [`RunningNode::shutdown`] stops one cleanly.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use crate::{
     http_limits::{HttpLimits, HttpMetrics},
     process_metrics::ProcessCollector,
     swarm,
+    tls::CertStore,
 };
 
 /// Everything needed to start a node.
@@ -46,6 +47,19 @@ pub struct NodeOptions {
     pub web_dir: Option<PathBuf>,
     /// What to do when the record store file is damaged.
     pub on_damaged_store: OnDamaged,
+    /// The operator's certificate, for `/tls/ws` listen addresses and HTTPS.
+    pub tls: Option<TlsOptions>,
+}
+
+/// The certificate files, and where to serve HTTPS with them.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// The certificate chain, PEM (Let's Encrypt's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key, PEM (Let's Encrypt's `privkey.pem`).
+    pub key: PathBuf,
+    /// Where to serve the page and API over HTTPS, if anywhere.
+    pub https: Option<SocketAddr>,
 }
 
 impl NodeOptions {
@@ -82,6 +96,7 @@ impl NodeOptions {
             http_limits: HttpLimits::default(),
             web_dir: None,
             on_damaged_store: OnDamaged::Recover,
+            tls: None,
         }
     }
 }
@@ -105,6 +120,9 @@ pub enum StartError {
     /// A listen address cannot be used.
     #[error(transparent)]
     Listen(webkad_core::Error),
+    /// The certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The HTTP address cannot be bound.
     #[error("cannot serve HTTP on {addr}: {source}")]
     Http {
@@ -126,8 +144,14 @@ pub struct RunningNode {
     pub listen_addrs: Vec<Multiaddr>,
     /// Where HTTP is served, if it is.
     pub http_addr: Option<SocketAddr>,
+    /// Where HTTPS is served, if it is.
+    pub https_addr: Option<SocketAddr>,
+    /// The certificate in use, if the node has one.
+    pub tls: Option<Arc<CertStore>>,
     event_loop: JoinHandle<()>,
     http_server: Option<http::HttpServer>,
+    https_server: Option<http::HttpServer>,
+    tls_watch: Option<JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -143,6 +167,12 @@ impl RunningNode {
     pub async fn shutdown(self) {
         if let Some(server) = self.http_server {
             server.stop().await;
+        }
+        if let Some(server) = self.https_server {
+            server.stop().await;
+        }
+        if let Some(watch) = self.tls_watch {
+            watch.abort();
         }
         let mapped = self.client.nat().await.map_or_else(
             |_| Vec::new(),
@@ -168,6 +198,10 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
             reason: error.to_string(),
         })
     })?;
+    let tls = match &options.tls {
+        Some(files) => Some(CertStore::open(&files.cert, &files.key)?),
+        None => None,
+    };
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen
@@ -177,7 +211,15 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     let mut registry = Registry::default();
     ProcessCollector::register(&mut registry);
     let http_metrics = HttpMetrics::register(&mut registry);
-    let swarm = swarm::build(keypair, certificate, store, &options.config, &mut registry).await?;
+    let swarm = swarm::build(
+        keypair,
+        certificate,
+        store,
+        &options.config,
+        &mut registry,
+        tls.clone(),
+    )
+    .await?;
     let metrics = Metrics::new(registry);
     let (event_loop, client) = EventLoop::new(swarm, options.config.clone(), metrics);
     let event_loop = tokio::spawn(event_loop.run());
@@ -201,27 +243,49 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     join(&client, &options.bootstrap).await;
 
     let http_server = match options.http {
-        Some(addr) => Some(
-            http::HttpServer::start(
-                addr,
-                client.clone(),
-                options.web_dir.clone(),
-                options.http_limits.clone(),
-                http_metrics,
-            )
-            .await
-            .map_err(|source| StartError::Http { addr, source })?,
-        ),
+        Some(addr) => Some(serve_http(&options, &client, &http_metrics, addr, None).await?),
+        None => None,
+    };
+    let https = options.tls.as_ref().and_then(|t| t.https).zip(tls.as_ref());
+    let https_server = match https {
+        Some((addr, certs)) => {
+            let config = certs.server_config(&[b"http/1.1"]);
+            Some(serve_http(&options, &client, &http_metrics, addr, Some(config)).await?)
+        }
         None => None,
     };
     Ok(RunningNode {
         peer_id,
         listen_addrs,
         http_addr: http_server.as_ref().map(|s| s.local_addr()),
+        https_addr: https_server.as_ref().map(|s| s.local_addr()),
+        tls_watch: tls.clone().map(|t| tokio::spawn(crate::tls::watch(t))),
+        tls,
         client,
         event_loop,
         http_server,
+        https_server,
     })
+}
+
+/// Serves the page and API on `addr`, over TLS when `tls` is given.
+async fn serve_http(
+    options: &NodeOptions,
+    client: &Client,
+    metrics: &HttpMetrics,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<http::HttpServer, StartError> {
+    http::HttpServer::start(
+        addr,
+        client.clone(),
+        options.web_dir.clone(),
+        options.http_limits.clone(),
+        metrics.clone(),
+        tls,
+    )
+    .await
+    .map_err(|source| StartError::Http { addr, source })
 }
 
 /// Dials every bootstrap address, then refreshes the routing table. Failures are warnings:

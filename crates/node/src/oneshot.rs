@@ -163,6 +163,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         http: None,
         http_limits: Default::default(),
         web_dir: None,
+        tls: None,
         on_damaged_store: Default::default(),
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;

@@ -76,6 +76,15 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             ..HttpLimits::default()
         },
         web_dir: Some(args.web_dir.clone()),
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(cert, key)| node::TlsOptions {
+                cert,
+                key,
+                https: args.https,
+            }),
         on_damaged_store: match args.on_damaged_store {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,
@@ -191,6 +200,9 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
                 "the page is not built: run `cargo xtask build-web` (or `cargo xtask run`); / explains until it exists"
             );
         }
+    }
+    if let Some(https) = running.https_addr {
+        println!("HTTPS API on https://{https}/api/bootstrap");
     }
     if !args.no_console {
         println!("Console ready: type HELP for commands");

@@ -9,7 +9,11 @@ use libp2p::{
 use libp2p_webrtc::tokio::Certificate;
 use webkad_core::{Behaviour, Config, Store};
 
-use crate::webrtc_gate::GatedOutbound;
+use std::sync::Arc;
+
+use libp2p::core::{transport::OptionalTransport, upgrade::Version};
+
+use crate::{tls::CertStore, webrtc_gate::GatedOutbound, wss::WssListener};
 
 use futures::TryFutureExt;
 
@@ -22,6 +26,27 @@ fn err(e: impl std::fmt::Display) -> SwarmError {
     SwarmError(e.to_string())
 }
 
+/// The `/tls/ws` listener when the node has a certificate (see [`crate::wss`]), upgraded
+/// like every stream transport: noise, then yamux.
+fn wss_transport(
+    key: &Keypair,
+    tls: Option<&Arc<CertStore>>,
+) -> Result<
+    libp2p::core::transport::Boxed<(libp2p::PeerId, StreamMuxerBox)>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let wss = match tls {
+        Some(certs) => OptionalTransport::some(WssListener::new(certs)),
+        None => OptionalTransport::none(),
+    };
+    Ok(wss
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
 /// Builds the native swarm around webkad's behaviour, counting every transport's bytes
 /// in `registry`.
 pub async fn build(
@@ -30,6 +55,7 @@ pub async fn build(
     store: Store,
     config: &Config,
     registry: &mut Registry,
+    tls: Option<Arc<CertStore>>,
 ) -> Result<Swarm<Behaviour>, SwarmError> {
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -52,6 +78,8 @@ pub async fn build(
                 },
             )
         })
+        .map_err(err)?
+        .with_other_transport(|key| wss_transport(key, tls.as_ref()))
         .map_err(err)?
         .with_dns()
         .map_err(err)?
