@@ -118,6 +118,12 @@ pub struct ClientArgs {
     /// Kademlia protocol name; use /ipfs/kad/1.0.0 for IPFS-compatible networks.
     #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
     pub kad_protocol: String,
+    /// Also trust the certificate authorities in FILE (PEM) when dialing `/tls/ws`, besides
+    /// the public ones: for nodes whose certificate a private CA signed (tests make one).
+    /// Dial such nodes by IP address or add /tls/sni/<name>: the name of a /dns4 address
+    /// is resolved before this dialer sees it.
+    #[arg(long, value_name = "FILE", env = "WEBKAD_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Where this process listens (repeatable; only `provide` needs it, since provider
     /// records point at it). Default: 127.0.0.1 on a free TCP port and a free WebSocket port.
     #[arg(long = "listen", value_name = "MULTIADDR")]

@@ -49,6 +49,9 @@ pub struct NodeOptions {
     pub on_damaged_store: OnDamaged,
     /// The operator's certificate, for `/tls/ws` listen addresses and HTTPS.
     pub tls: Option<TlsOptions>,
+    /// Certificate authorities (PEM) to trust, besides the public ones, when dialing
+    /// `/tls/ws`: a private CA, or a test's.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The certificate files, and where to serve HTTPS with them.
@@ -97,6 +100,7 @@ impl NodeOptions {
             web_dir: None,
             on_damaged_store: OnDamaged::Recover,
             tls: None,
+            tls_ca: None,
         }
     }
 }
@@ -202,6 +206,10 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         Some(files) => Some(CertStore::open(&files.cert, &files.key)?),
         None => None,
     };
+    let trusted = match &options.tls_ca {
+        Some(path) => crate::tls::load_ca(path)?,
+        None => Vec::new(),
+    };
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen
@@ -218,6 +226,7 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         &options.config,
         &mut registry,
         tls.clone(),
+        trusted,
     )
     .await?;
     let metrics = Metrics::new(registry);

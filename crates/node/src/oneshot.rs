@@ -164,6 +164,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         http_limits: Default::default(),
         web_dir: None,
         tls: None,
+        tls_ca: args.tls_ca.clone(),
         on_damaged_store: Default::default(),
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;

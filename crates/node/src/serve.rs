@@ -85,6 +85,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
                 key,
                 https: args.https,
             }),
+        tls_ca: None,
         on_damaged_store: match args.on_damaged_store {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,

@@ -152,6 +152,22 @@ fn load(cert: &Path, key: &Path) -> Result<Loaded, TlsError> {
     })
 }
 
+/// The certificates of a CA file (PEM), to trust when dialing `/tls/ws`.
+pub fn load_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let error = |reason: String| TlsError::Load {
+        what: "the trusted CA",
+        path: path.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(error("no CERTIFICATE in the file".into()));
+    }
+    Ok(certs)
+}
+
 /// How often the files' modification time is checked.
 pub const POLL: Duration = Duration::from_secs(5);
 
