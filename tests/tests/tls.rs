@@ -1,0 +1,136 @@
+//! TLS with the operator's certificate: the page and API over HTTPS, libp2p over `/tls/ws`
+//! (WSS), both signed by a throwaway CA made here, and a renewed certificate served
+//! without a restart while connections made before stay up.
+
+use std::time::{Duration, Instant};
+
+use webkad_tests::{ServeProcess, free_port, test_ca::TestCa, webkad};
+
+/// Runs `webkad <args> --tls-ca <ca>`.
+async fn with_ca(args: &[&str], ca: &std::path::Path) -> webkad_tests::Output {
+    let mut args = args.to_vec();
+    args.extend(["--tls-ca", ca.to_str().expect("utf-8 path")]);
+    webkad(&args).await
+}
+
+/// HTTPS GET of `path` on `addr`, trusting `ca`: status line and body.
+async fn https_get(ca: &TestCa, addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = ca.connect(addr).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send request");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_wss_with_a_test_ca_and_a_renewal_without_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let first = ca.leaf("first");
+    first.write(dir.path());
+    let https = format!("127.0.0.1:{}", free_port());
+    let cert = dir.path().join("fullchain.pem");
+    let key = dir.path().join("privkey.pem");
+    let node = ServeProcess::start(&[
+        "--ephemeral",
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        &https,
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/tls/ws",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ])
+    .await;
+    let wss = node.addr("/tls/ws/");
+    let wss_socket = socket_of(&wss);
+
+    // The API over HTTPS lists the WSS address.
+    let bootstrap = https_get(&ca, &https, "/api/bootstrap").await;
+    assert!(bootstrap.starts_with("HTTP/1.1 200"), "{bootstrap}");
+    assert!(bootstrap.contains(&wss), "{bootstrap}");
+    assert_eq!(ca.served_leaf(&https).await, first.der);
+    assert_eq!(ca.served_leaf(&wss_socket).await, first.der);
+
+    // A native one-shot client reaches the node over /tls/ws (trusting the test CA), and
+    // one that trusts only the public CAs does not.
+    let put = with_ca(&["put", "over-wss", "yes", "--bootstrap", &wss], &ca_file).await;
+    assert_eq!(put.code, 0, "{put:?}");
+    let untrusted = webkad(&["get", "over-wss", "--bootstrap", &wss]).await;
+    assert_ne!(untrusted.code, 0, "{untrusted:?}");
+
+    // A client that stays connected over WSS across the renewal.
+    let mut provider = tokio::process::Command::new(webkad_tests::webkad_bin())
+        .args(["provide", "renewal", "--bootstrap", &wss, "--tls-ca"])
+        .arg(&ca_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("provide starts");
+    let found = wait_for(|| async {
+        let out = with_ca(&["providers", "renewal", "--bootstrap", &wss], &ca_file).await;
+        out.code == 0
+    })
+    .await;
+    assert!(found, "the provider did not register over WSS");
+
+    // Renewal: new files, SIGHUP; the next handshakes get the new certificate.
+    let renewed = ca.leaf("renewed");
+    renewed.write(dir.path());
+    node.signal("HUP");
+    let started = Instant::now();
+    while ca.served_leaf(&wss_socket).await != renewed.der {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "WSS still serves the old certificate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ca.served_leaf(&https).await, renewed.der);
+    let get = with_ca(&["get", "over-wss", "--bootstrap", &wss], &ca_file).await;
+    assert_eq!((get.code, get.stdout.trim()), (0, "yes"), "{get:?}");
+
+    // The connection made before the renewal is still up.
+    assert!(
+        provider.try_wait().expect("provide status").is_none(),
+        "the provider exited"
+    );
+    let providers = with_ca(&["providers", "renewal", "--bootstrap", &wss], &ca_file).await;
+    assert_eq!(providers.code, 0, "{providers:?}");
+    let _ = provider.kill().await;
+}
+
+/// The `host:port` of a `/ip4/<host>/tcp/<port>/…` address.
+fn socket_of(addr: &str) -> String {
+    let parts: Vec<&str> = addr.split('/').collect();
+    format!("{}:{}", parts[2], parts[4])
+}
+
+/// Polls `check` every 200 ms for up to 10 s.
+async fn wait_for<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
