@@ -184,6 +184,15 @@ async function fetchBootstrap(timeout = FETCH_TIMEOUT_MS) {
   return body;
 }
 
+/**
+ * On an https origin the browser refuses ws:// (mixed content): only WSS (`/tls/ws`,
+ * `/wss`) and WebRTC-direct addresses are offered, so the WSS one is dialed first.
+ */
+function forOrigin(addrs) {
+  if (location.protocol !== "https:") return addrs;
+  return addrs.filter((a) => !/\/ws(\/|$)/.test(a) || /\/(tls|wss)(\/|$)/.test(a));
+}
+
 /** Dials until joined, waiting 0.5 s, 1 s, 2 s ... 10 s (±25 %) between attempts. */
 function join(first) {
   if (state.reconnecting) return state.reconnecting;
@@ -194,7 +203,7 @@ function join(first) {
       const n = state.attempt;
       setStatus("connecting", n > 1 ? `${verb} (attempt ${n})…` : again ? "disconnected — reconnecting…" : "connecting…");
       try {
-        const { addrs } = await (n === 1 && first ? first : fetchBootstrap());
+        const addrs = forOrigin((await (n === 1 && first ? first : fetchBootstrap())).addrs);
         if (again && (await stuckOnWebrtc())) {
           // The WebRTC transport never notices a connection that died: the node would
           // refuse to redial the bootstrap ("already connected") and keep querying a dead

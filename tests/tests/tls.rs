@@ -134,3 +134,82 @@ where
     }
     false
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_https_joins_over_wss_and_stays_joined_across_a_renewal() {
+    let Some(web_dir) = webkad_tests::webdriver::page_ready() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let (first, renewed) = (ca.leaf("first"), ca.leaf("renewed"));
+    first.write(dir.path());
+    let https_port = free_port();
+    let https = format!("127.0.0.1:{https_port}");
+    let (cert, key) = (
+        dir.path().join("fullchain.pem"),
+        dir.path().join("privkey.pem"),
+    );
+    let node = ServeProcess::start(&[
+        "--ephemeral",
+        "--web-dir",
+        web_dir.to_str().expect("utf-8"),
+        "--http",
+        "127.0.0.1:0",
+        "--https",
+        &https,
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/ws",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/tls/ws",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ])
+    .await;
+    let wss_socket = socket_of(&node.addr("/tls/ws/"));
+
+    // Chromium trusts the two leaf keys (not the CA): the flag takes SPKI hashes.
+    let driver = webkad_tests::webdriver::Chromedriver::start().await;
+    let spki = format!(
+        "--ignore-certificate-errors-spki-list={},{}",
+        first.spki_sha256, renewed.spki_sha256
+    );
+    let page = driver.session(&[&spki]).await;
+    let url = format!("https://{https}/");
+    page.goto(&url).await;
+    page.wait_joined().await;
+    assert_eq!(page.text("transport").await, "wss");
+
+    renewed.write(dir.path());
+    node.signal("HUP");
+    let started = Instant::now();
+    while ca.served_leaf(&wss_socket).await != renewed.der {
+        assert!(started.elapsed() < Duration::from_secs(5), "not renewed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The page joined before the renewal is still joined and stores through its node.
+    page.submit(
+        &[
+            ("put-key", "over-https"),
+            ("put-value", "from an https page"),
+        ],
+        "put-btn",
+        |r| r.contains("stored"),
+    )
+    .await;
+    assert!(page.text("status").await.contains("joined"));
+    let got = webkad(&["get", "over-https", "--bootstrap", &node.addr("/tcp/")]).await;
+    assert_eq!(got.stdout.trim(), "from an https page", "{got:?}");
+
+    // A reload handshakes again (now with the renewed certificate) and joins over WSS.
+    page.goto(&url).await;
+    page.wait_joined().await;
+    assert_eq!(page.text("transport").await, "wss");
+    page.close().await;
+}
