@@ -207,6 +207,12 @@ pub struct ServeArgs {
     /// A node of an existing network to join (repeatable); /dns4, /dns6 and /dnsaddr resolve.
     #[arg(long = "bootstrap", value_name = "MULTIADDR", value_parser = bootstrap_addr)]
     pub bootstrap: Vec<Multiaddr>,
+    /// Another server node of this network that `/api/bootstrap` lists (repeatable; ending
+    /// in /p2p/<id>, ideally an address a browser can dial: /tls/ws, /ws or webrtc-direct),
+    /// so that pages served here rejoin through it when this node goes away. The --bootstrap
+    /// nodes are listed too; 16 at most.
+    #[arg(long = "peer-bootstrap", value_name = "MULTIADDR", value_parser = relay_addr)]
+    pub peer_bootstrap: Vec<Multiaddr>,
     /// Where the identity key, the WebRTC certificate and the records live.
     /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).
     #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]

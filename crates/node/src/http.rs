@@ -40,11 +40,12 @@ impl HttpServer {
         limits: HttpLimits,
         metrics: HttpMetrics,
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        servers: Vec<String>,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let app = router(client, web_dir);
+        let app = router(client, web_dir, servers);
         let https = tls.is_some();
         let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(crate::http_serve::serve(
@@ -70,9 +71,13 @@ impl HttpServer {
     }
 }
 
-fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
+fn router(client: Client, web_dir: Option<PathBuf>, servers: Vec<String>) -> Router {
+    let servers: std::sync::Arc<[String]> = servers.into();
     let api = Router::new()
-        .route("/api/bootstrap", get(bootstrap))
+        .route(
+            "/api/bootstrap",
+            get(move |state| bootstrap(state, servers.clone())),
+        )
         .route("/api/stats", get(stats))
         .route("/metrics", get(scrape))
         .route("/healthz", get(healthz))
@@ -92,12 +97,18 @@ pub fn has_page(dir: &Path) -> bool {
 
 /// The node's identity and dialable addresses.
 #[derive(Debug, Serialize)]
-struct Bootstrap {
+struct Bootstrap<'a> {
     peer_id: String,
     addrs: Vec<String>,
+    /// Other server nodes of the network (`--peer-bootstrap`, `--bootstrap`), each ending in
+    /// `/p2p/<id>`: a page remembers them and rejoins through one when this node goes away.
+    servers: &'a [String],
 }
 
-async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
+async fn bootstrap(
+    State(client): State<Client>,
+    servers: std::sync::Arc<[String]>,
+) -> impl IntoResponse {
     match client.addresses().await {
         Ok(addresses) => {
             let mut addrs: Vec<String> = Vec::new();
@@ -110,6 +121,7 @@ async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
             let body = Bootstrap {
                 peer_id: addresses.peer_id.to_string(),
                 addrs,
+                servers: &servers,
             };
             // Any origin may read the addresses: web apps embed the node from elsewhere.
             let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];

@@ -49,6 +49,9 @@ pub struct NodeOptions {
     pub on_damaged_store: OnDamaged,
     /// The operator's certificate, for `/tls/ws` listen addresses and HTTPS.
     pub tls: Option<TlsOptions>,
+    /// Other server nodes that `/api/bootstrap` lists for pages to fall back on (at most
+    /// [`MAX_PEER_BOOTSTRAP`], each ending in `/p2p/<id>`).
+    pub peer_bootstrap: Vec<Multiaddr>,
     /// Certificate authorities (PEM) to trust, besides the public ones, when dialing
     /// `/tls/ws`: a private CA, or a test's.
     pub tls_ca: Option<PathBuf>,
@@ -101,9 +104,13 @@ impl NodeOptions {
             on_damaged_store: OnDamaged::Recover,
             tls: None,
             tls_ca: None,
+            peer_bootstrap: Vec::new(),
         }
     }
 }
+
+/// How many other server nodes `/api/bootstrap` lists at most.
+pub const MAX_PEER_BOOTSTRAP: usize = 16;
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +299,12 @@ async fn serve_http(
         options.http_limits.clone(),
         metrics.clone(),
         tls,
+        options
+            .peer_bootstrap
+            .iter()
+            .take(MAX_PEER_BOOTSTRAP)
+            .map(|a| a.to_string())
+            .collect(),
     )
     .await
     .map_err(|source| StartError::Http { addr, source })

@@ -165,6 +165,7 @@ async fn start_client(args: &ClientArgs, action: &Action) -> Result<RunningNode,
         web_dir: None,
         tls: None,
         tls_ca: args.tls_ca.clone(),
+        peer_bootstrap: Vec::new(),
         on_damaged_store: Default::default(),
     };
     let node = node::start(options).await.map_err(|e| e.to_string())?;

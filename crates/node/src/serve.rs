@@ -86,6 +86,17 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
                 https: args.https,
             }),
         tls_ca: None,
+        // Pages fall back on the nodes this one joined through, and on those named for them.
+        peer_bootstrap: args
+            .peer_bootstrap
+            .iter()
+            .chain(
+                args.bootstrap
+                    .iter()
+                    .filter(|a| webkad_core::addr::peer_id_of(a).is_some()),
+            )
+            .cloned()
+            .collect(),
         on_damaged_store: match args.on_damaged_store {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,
