@@ -162,6 +162,17 @@ pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
     }
 }
 
+/// Another server node's address: it must name the node (`…/p2p/<id>`).
+pub fn server_addr(arg: &str) -> Result<Multiaddr, String> {
+    let addr = bootstrap_addr(arg)?;
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
+        _ => Err(format!(
+            "{arg:?} must end in /p2p/<peer id>, e.g. /dns4/node2.example.org/tcp/443/tls/ws/p2p/12D3Koo..."
+        )),
+    }
+}
+
 /// A node to join through: a multiaddr that names a host (an empty one, or a DNS
 /// component without a name, is a usage error rather than a node that cannot be reached).
 pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
@@ -211,7 +222,7 @@ pub struct ServeArgs {
     /// in /p2p/<id>, ideally an address a browser can dial: /tls/ws, /ws or webrtc-direct),
     /// so that pages served here rejoin through it when this node goes away. The --bootstrap
     /// nodes are listed too; 16 at most.
-    #[arg(long = "peer-bootstrap", value_name = "MULTIADDR", value_parser = relay_addr)]
+    #[arg(long = "peer-bootstrap", value_name = "MULTIADDR", value_parser = server_addr)]
     pub peer_bootstrap: Vec<Multiaddr>,
     /// Where the identity key, the WebRTC certificate and the records live.
     /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).

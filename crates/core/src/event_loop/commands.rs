@@ -40,6 +40,11 @@ impl EventLoop {
                 tracing::debug!(%peer, ?update, "bootstrap server added to the routing table");
                 answer(reply, Ok(()));
             }
+            Command::RemoveDhtServer(peer, reply) => {
+                let removed = self.swarm.behaviour_mut().kad.remove_peer(&peer).is_some();
+                tracing::debug!(%peer, removed, "lost bootstrap server removed from the routing table");
+                answer(reply, Ok(()));
+            }
             Command::Bootstrap(reply) => match self.swarm.behaviour_mut().kad.bootstrap() {
                 Ok(id) => _ = self.pending.bootstrap.insert(id, reply),
                 Err(_) => answer(reply, Err(Error::NoKnownPeers)),
