@@ -192,7 +192,10 @@ impl WebkadNode {
             .and_then(addr::peer_id_of)
             .filter(|lost| *lost != peer);
         if let Some(lost) = lost {
-            self.client.remove_dht_server(lost).await.map_err(js_error)?;
+            self.client
+                .remove_dht_server(lost)
+                .await
+                .map_err(js_error)?;
         }
         // `joined` is: connected, routed and answered by the DHT. The reservation runs
         // beside the bootstrap query and never delays it.
@@ -221,7 +224,11 @@ impl WebkadNode {
                     tracing::debug!(%error, "routing table refresh after a rejoin failed");
                 }
             });
-            self.client.stats().await.map_err(js_error)?.routing_table_size
+            self.client
+                .stats()
+                .await
+                .map_err(js_error)?
+                .routing_table_size
         } else {
             join::bootstrap_when_routed(&self.client, events)
                 .await
