@@ -118,6 +118,25 @@ impl Default for TestCa {
 }
 
 impl Leaf {
+    /// A rustls server configuration that presents this certificate (for a test's own TLS
+    /// proxy in front of a node).
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+        let chain = CertificateDer::pem_slice_iter(self.fullchain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("chain PEM");
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("key PEM");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .expect("certificate and key match"),
+        )
+    }
+
     /// Writes `fullchain.pem` and `privkey.pem` into `dir` (each replaced in one rename,
     /// as certbot does through its symlinks, so the node never reads half a file).
     pub fn write(&self, dir: &Path) {

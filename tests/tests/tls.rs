@@ -113,6 +113,76 @@ async fn https_and_wss_with_a_test_ca_and_a_renewal_without_restart() {
     let _ = provider.kill().await;
 }
 
+/// The reverse-proxy layout: TLS terminated in front of a plain `/ws` listener, the
+/// proxy's WSS address announced. The proxy here is the test's own (rustls in front of a
+/// TCP relay); nginx or Caddy do the same. No DNS in tests, so the announced address names
+/// 127.0.0.1 where a server would announce /dns4/<name>/tcp/443/tls/ws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_proxy_the_announced_wss_address_reaches_the_node() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write CA");
+    let leaf = ca.leaf("proxy");
+    let (ws_port, proxy_port) = (free_port(), free_port());
+    let ws = format!("/ip4/127.0.0.1/tcp/{ws_port}/ws");
+    let announced = format!("/ip4/127.0.0.1/tcp/{proxy_port}/tls/ws");
+    let node = ServeProcess::start(&[
+        "--ephemeral",
+        "--http",
+        "127.0.0.1:0",
+        "--listen",
+        &ws,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--announce",
+        &announced,
+    ])
+    .await;
+    let proxy = tokio::spawn(tls_proxy(
+        format!("127.0.0.1:{proxy_port}"),
+        format!("127.0.0.1:{ws_port}"),
+        leaf.server_config(),
+    ));
+    let http = node.http.clone().expect("http");
+    let (_, bootstrap) = webkad_tests::http_get(&format!("{http}/api/bootstrap")).await;
+    assert!(bootstrap.contains(&announced), "{bootstrap}");
+
+    let through_proxy = format!("{announced}/p2p/{}", node.peer_id);
+    let put = with_ca(
+        &["put", "proxied", "yes", "--bootstrap", &through_proxy],
+        &ca_file,
+    )
+    .await;
+    assert_eq!(put.code, 0, "{put:?}");
+    let get = with_ca(&["get", "proxied", "--bootstrap", &through_proxy], &ca_file).await;
+    assert_eq!((get.code, get.stdout.trim()), (0, "yes"), "{get:?}");
+    proxy.abort();
+}
+
+/// Accepts TLS on `listen` and relays the plaintext to `upstream`.
+async fn tls_proxy(listen: String, upstream: String, config: std::sync::Arc<rustls::ServerConfig>) {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .expect("proxy binds");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        });
+    }
+}
+
 /// The `host:port` of a `/ip4/<host>/tcp/<port>/…` address.
 fn socket_of(addr: &str) -> String {
     let parts: Vec<&str> = addr.split('/').collect();
