@@ -92,3 +92,34 @@ fn short(peer: &str) -> String {
         .rev()
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_servers_it_learned_from_the_dht() {
+    let mut args = vec!["--ephemeral", "--http", "127.0.0.1:0"];
+    args.extend(LOOPBACK_LISTEN);
+    let first = ServeProcess::start(&args).await;
+    let first_tcp = first.addr("/tcp/");
+    let mut joining = args.clone();
+    joining.extend(["--kad-mode", "server", "--bootstrap", &first_tcp]);
+    let second = ServeProcess::start(&joining).await;
+    let second_ws = second.addr("/ws/");
+    let url = format!("{}/api/bootstrap", first.http.clone().expect("http"));
+    let started = Instant::now();
+    loop {
+        let (_, body) = webkad_tests::http_get(&url).await;
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let servers = json["servers"].as_array().expect("servers");
+        if servers
+            .iter()
+            .any(|s| s.as_str() == Some(second_ws.as_str()))
+        {
+            assert!(servers.len() <= 16);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second server is not listed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

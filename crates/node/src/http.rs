@@ -97,13 +97,18 @@ pub fn has_page(dir: &Path) -> bool {
 
 /// The node's identity and dialable addresses.
 #[derive(Debug, Serialize)]
-struct Bootstrap<'a> {
+struct Bootstrap {
     peer_id: String,
     addrs: Vec<String>,
-    /// Other server nodes of the network (`--peer-bootstrap`, `--bootstrap`), each ending in
-    /// `/p2p/<id>`: a page remembers them and rejoins through one when this node goes away.
-    servers: &'a [String],
+    /// Other server nodes of the network (`--peer-bootstrap`, `--bootstrap`, then DHT
+    /// servers in the routing table a browser can dial), each ending in `/p2p/<id>`, at
+    /// most [`MAX_PEER_BOOTSTRAP`]: a page remembers them and rejoins through one when this
+    /// node goes away.
+    servers: Vec<String>,
 }
+
+/// How many other server addresses `/api/bootstrap` lists at most.
+pub const MAX_PEER_BOOTSTRAP: usize = 16;
 
 async fn bootstrap(
     State(client): State<Client>,
@@ -118,10 +123,22 @@ async fn bootstrap(
                     addrs.push(s);
                 }
             }
+            let mut listed: Vec<String> =
+                servers.iter().take(MAX_PEER_BOOTSTRAP).cloned().collect();
+            let learned = client
+                .dht_servers(MAX_PEER_BOOTSTRAP)
+                .await
+                .unwrap_or_default();
+            for a in learned {
+                let s = a.to_string();
+                if listed.len() < MAX_PEER_BOOTSTRAP && !listed.contains(&s) {
+                    listed.push(s);
+                }
+            }
             let body = Bootstrap {
                 peer_id: addresses.peer_id.to_string(),
                 addrs,
-                servers: &servers,
+                servers: listed,
             };
             // Any origin may read the addresses: web apps embed the node from elsewhere.
             let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];

@@ -109,8 +109,7 @@ impl NodeOptions {
     }
 }
 
-/// How many other server nodes `/api/bootstrap` lists at most.
-pub const MAX_PEER_BOOTSTRAP: usize = 16;
+pub use crate::http::MAX_PEER_BOOTSTRAP;
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,10 @@ impl EventLoop {
                 tracing::debug!(%peer, ?update, "bootstrap server added to the routing table");
                 answer(reply, Ok(()));
             }
+            Command::DhtServers(limit, reply) => {
+                let servers = self.dht_servers(limit);
+                answer(reply, Ok(servers));
+            }
             Command::RemoveDhtServer(peer, reply) => {
                 let removed = self.swarm.behaviour_mut().kad.remove_peer(&peer).is_some();
                 tracing::debug!(%peer, removed, "lost bootstrap server removed from the routing table");
@@ -259,6 +263,25 @@ impl EventLoop {
                 }),
             ),
         }
+    }
+
+    /// See [`crate::Client::dht_servers`].
+    fn dht_servers(&mut self, limit: usize) -> Vec<Multiaddr> {
+        let mut servers = Vec::new();
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                for a in entry.node.value.iter() {
+                    if servers.len() >= limit {
+                        return servers;
+                    }
+                    if addr::is_browser_dialable(a) && !addr::is_unspecified(a) {
+                        servers.push(addr::with_peer_id(a, peer));
+                    }
+                }
+            }
+        }
+        servers
     }
 
     fn peer_summaries(&mut self) -> Vec<PeerSummary> {
