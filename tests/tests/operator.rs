@@ -152,3 +152,23 @@ async fn the_systemd_unit_is_valid() {
         .collect();
     assert!(faults.is_empty(), "systemd-analyze verify: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_listener_without_a_certificate_is_a_clear_error() {
+    let out = webkad(&[
+        "serve",
+        "--ephemeral",
+        "--no-console",
+        "--no-http",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0/tls/ws",
+    ])
+    .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("a WSS listener needs a certificate: --tls-cert and --tls-key"),
+        "{}",
+        out.stderr
+    );
+}

@@ -208,6 +208,17 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
             reason: error.to_string(),
         })
     })?;
+    if options.tls.is_none()
+        && let Some(wss) = options
+            .listen
+            .iter()
+            .find(|a| crate::wss::to_plain_ws(a).is_some())
+    {
+        return Err(StartError::Listen(webkad_core::Error::Listen {
+            addr: wss.to_string(),
+            reason: "a WSS listener needs a certificate: --tls-cert and --tls-key".into(),
+        }));
+    }
     let tls = match &options.tls {
         Some(files) => Some(CertStore::open(&files.cert, &files.key)?),
         None => None,
