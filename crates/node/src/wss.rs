@@ -115,12 +115,10 @@ impl WssListener {
 /// `…/tls/ws` (or `…/wss`) as the `…/ws` of the layer below; `None` for other addresses.
 pub fn to_plain_ws(addr: &Multiaddr) -> Option<Multiaddr> {
     let protocols: Vec<Protocol<'_>> = addr.iter().collect();
-    let (prefix, tail) = match protocols.as_slice() {
-        [prefix @ .., Protocol::Tls, Protocol::Ws(_)] => (prefix, 2),
-        [prefix @ .., Protocol::Wss(_)] => (prefix, 1),
+    let prefix = match protocols.as_slice() {
+        [prefix @ .., Protocol::Tls, Protocol::Ws(_)] | [prefix @ .., Protocol::Wss(_)] => prefix,
         _ => return None,
     };
-    let _ = tail;
     let mut plain: Multiaddr = prefix.iter().cloned().collect();
     plain.push(Protocol::Ws("/".into()));
     Some(plain)
