@@ -100,6 +100,18 @@ async fn https_and_wss_with_a_test_ca_and_a_renewal_without_restart() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(ca.served_leaf(&https).await, renewed.der);
+    // A renewal with no signal is noticed by the files' modification time (checked every
+    // 5 s).
+    let again = ca.leaf("renewed again");
+    again.write(dir.path());
+    let started = Instant::now();
+    while ca.served_leaf(&https).await != again.der {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the changed files were not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let get = with_ca(&["get", "over-wss", "--bootstrap", &wss], &ca_file).await;
     assert_eq!((get.code, get.stdout.trim()), (0, "yes"), "{get:?}");
 
