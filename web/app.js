@@ -104,6 +104,7 @@ const state = {
   transport: null, // of the last join
   probing: false,
   probeMisses: 0,
+  originPeer: null, // the node that serves this page, per its last /api/bootstrap
   // Other pages: peer -> { peer_id, addrs, connected, transport, rtt_ms, seenAt, misses }
   bpeers: new Map(),
   // The room this page is in (kept across rejoins and node replacements), whether the
@@ -181,7 +182,73 @@ async function fetchBootstrap(timeout = FETCH_TIMEOUT_MS) {
   if (!Array.isArray(body?.addrs) || !body.addrs.every((a) => typeof a === "string")) {
     throw new Error("/api/bootstrap did not answer { addrs: [...] }");
   }
+  state.originPeer = body.peer_id ?? null;
+  const servers = Array.isArray(body.servers) ? body.servers.filter((a) => typeof a === "string") : [];
+  rememberServers([...body.addrs, ...servers]);
   return body;
+}
+
+// ---------------------------------------------------------------- other servers
+
+// Server addresses this page has met (its own node's and the others /api/bootstrap lists),
+// kept in localStorage so that a page whose node went away rejoins through another one,
+// even after a reload. Bounded and expiring: an address not seen for a week is forgotten.
+const SERVERS_KEY = "webkad.servers";
+const SERVERS_MAX = 32;
+const SERVERS_TTL_MS = 7 * 24 * 3600 * 1000;
+
+function loadServers() {
+  try {
+    const list = JSON.parse(localStorage.getItem(SERVERS_KEY) ?? "[]");
+    const now = Date.now();
+    return Array.isArray(list)
+      ? list.filter((s) => typeof s?.addr === "string" && typeof s?.at === "number" && now - s.at < SERVERS_TTL_MS)
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberServers(addrs) {
+  const now = Date.now();
+  const fresh = addrs.filter((a) => /\/p2p\/[^/]+$/.test(a)).map((addr) => ({ addr, at: now }));
+  const merged = [...fresh, ...loadServers().filter((s) => !addrs.includes(s.addr))].slice(0, SERVERS_MAX);
+  try {
+    localStorage.setItem(SERVERS_KEY, JSON.stringify(merged));
+  } catch {
+    // storage full or disabled: the page still works with its own node
+  }
+}
+
+/** Remembered addresses of servers other than `gone`, most recently seen first. */
+function otherServers(gone) {
+  return loadServers()
+    .map((s) => s.addr)
+    .filter((a) => !gone || !a.endsWith(`/p2p/${gone}`));
+}
+
+/**
+ * The addresses `fetching` answers, or when the node serving this page cannot answer, the
+ * other servers this page remembers (less the one it lost).
+ */
+async function bootstrapAddrs(fetching) {
+  try {
+    return (await fetching).addrs;
+  } catch (e) {
+    const others = forOrigin(otherServers(state.joinedOnce ? state.bootstrapPeer : null));
+    if (!others.length || fixedAddrs.length) throw e;
+    log(`${message(e)}: trying ${others.length} other server address${others.length === 1 ? "" : "es"}`);
+    return others;
+  }
+}
+
+/**
+ * On an https origin the browser refuses ws:// (mixed content): only WSS (`/tls/ws`,
+ * `/wss`) and WebRTC-direct addresses are offered, so the WSS one is dialed first.
+ */
+function forOrigin(addrs) {
+  if (location.protocol !== "https:") return addrs;
+  return addrs.filter((a) => !/\/ws(\/|$)/.test(a) || /\/(tls|wss)(\/|$)/.test(a));
 }
 
 /** Dials until joined, waiting 0.5 s, 1 s, 2 s ... 10 s (±25 %) between attempts. */
@@ -194,7 +261,7 @@ function join(first) {
       const n = state.attempt;
       setStatus("connecting", n > 1 ? `${verb} (attempt ${n})…` : again ? "disconnected — reconnecting…" : "connecting…");
       try {
-        const { addrs } = await (n === 1 && first ? first : fetchBootstrap());
+        const addrs = forOrigin(await bootstrapAddrs(n === 1 && first ? first : fetchBootstrap()));
         if (again && (await stuckOnWebrtc())) {
           // The WebRTC transport never notices a connection that died: the node would
           // refuse to redial the bootstrap ("already connected") and keep querying a dead
@@ -297,6 +364,9 @@ function lost(reason) {
  */
 async function probe() {
   if (state.phase !== "joined" || fixedAddrs.length || state.probing) return;
+  // Joined through another server (this page's own node went away): that connection is
+  // watched by its disconnect events, not by this origin's /api/bootstrap.
+  if (state.originPeer && state.bootstrapPeer && state.bootstrapPeer !== state.originPeer) return;
   state.probing = true;
   try {
     const { peer_id } = await fetchBootstrap(PROBE_EVERY_MS);

@@ -6,6 +6,7 @@
 pub mod netns;
 pub mod page_bytes;
 pub mod shaped;
+pub mod test_ca;
 pub mod webdriver;
 
 use std::{
@@ -265,6 +266,16 @@ impl ServeProcess {
     /// Closes the console's stdin (the node must keep serving).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// Sends `signal` (e.g. `HUP`, `KILL`) to the node.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit code and the rest of stdout.

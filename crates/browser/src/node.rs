@@ -225,7 +225,19 @@ impl WebkadNode {
         // A browser cannot be dialed: it becomes reachable through a reservation on the
         // bootstrap node's circuit relay, at the address its provider records carry.
         let relay = addr::with_peer_id(&addr, peer);
-        self.bootstrap.replace(Some(relay.clone()));
+        let previous = self.bootstrap.replace(Some(relay.clone()));
+        // Rejoining through another server: the one lost would hold the bootstrap query
+        // below until its dead addresses time out.
+        let lost = previous
+            .as_ref()
+            .and_then(addr::peer_id_of)
+            .filter(|lost| *lost != peer);
+        if let Some(lost) = lost {
+            self.client
+                .remove_dht_server(lost)
+                .await
+                .map_err(js_error)?;
+        }
         // `joined` is: connected, routed and answered by the DHT. The reservation runs
         // beside the bootstrap query and never delays it.
         let client = self.client.clone();
@@ -243,9 +255,26 @@ impl WebkadNode {
             .add_dht_server(peer, addr.clone())
             .await
             .map_err(js_error)?;
-        let size = join::bootstrap_when_routed(&self.client, events)
-            .await
-            .map_err(js_error)?;
+        let size = if lost.is_some() {
+            // A rejoin through another server: the routing table is there already, and those
+            // that answer still list the lost one, whose dead addresses would hold the query
+            // (WebRTC-direct: a 10 s dial timeout). Joined now; the refresh runs behind.
+            let client = self.client.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(error) = join::bootstrap_when_routed(&client, events).await {
+                    tracing::debug!(%error, "routing table refresh after a rejoin failed");
+                }
+            });
+            self.client
+                .stats()
+                .await
+                .map_err(js_error)?
+                .routing_table_size
+        } else {
+            join::bootstrap_when_routed(&self.client, events)
+                .await
+                .map_err(js_error)?
+        };
         js_object(&[
             ("peer_id", peer.to_string().into()),
             ("addr", addr.to_string().into()),

@@ -46,10 +46,17 @@ pub fn is_browser_dialable(addr: &Multiaddr) -> bool {
 /// `webrtc-direct`, `relay` (a circuit) or `other`.
 pub fn transport_name(addr: &Multiaddr) -> &'static str {
     let mut name = "other";
+    let mut tls = false;
     for protocol in addr.iter() {
         name = match protocol {
             Protocol::P2pCircuit => return "relay",
             Protocol::WebRTCDirect => "webrtc-direct",
+            // `/tls/ws` is the newer spelling of `/wss`.
+            Protocol::Tls => {
+                tls = true;
+                name
+            }
+            Protocol::Ws(_) if tls => "wss",
             Protocol::Ws(_) => "ws",
             Protocol::Wss(_) => "wss",
             Protocol::QuicV1 | Protocol::Quic => "quic",
@@ -161,6 +168,14 @@ mod tests {
     fn browsers_dial_websocket_and_webrtc_with_certhash_only() {
         assert!(is_browser_dialable(&addr("/ip4/127.0.0.1/tcp/1/ws")));
         assert!(is_browser_dialable(&addr("/dns4/example.com/tcp/443/wss")));
+        assert_eq!(
+            transport_name(&addr("/ip4/127.0.0.1/tcp/443/tls/ws")),
+            "wss"
+        );
+        assert_eq!(
+            transport_name(&addr("/dns4/a.example/tcp/443/tls/sni/a.example/ws")),
+            "wss"
+        );
         assert!(!is_browser_dialable(&addr("/ip4/127.0.0.1/tcp/1")));
         assert!(!is_browser_dialable(&addr("/ip4/127.0.0.1/udp/1/quic-v1")));
         assert!(!is_browser_dialable(&addr(

@@ -261,7 +261,8 @@ fn relay_server(_: libp2p::PeerId, _: &Config) -> Option<RelayServer> {
 /// whose per-IP limits (60 a minute) would lock out many browsers behind one NAT.
 #[cfg(not(target_arch = "wasm32"))]
 fn relay_config(limits: &crate::config::RelayLimits) -> relay::Config {
-    let limit = |n: u32| NonZeroU32::new(n).expect("non-zero constant");
+    // Zero means no limit of that kind (`NonZeroU32` cannot say zero).
+    let limit = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MAX);
     let minute = Duration::from_secs(60);
     relay::Config {
         max_reservations: limits.max_reservations,
@@ -274,8 +275,8 @@ fn relay_config(limits: &crate::config::RelayLimits) -> relay::Config {
         max_circuit_bytes: limits.max_circuit_bytes,
         circuit_src_rate_limiters: Vec::new(),
     }
-    .reservation_rate_per_peer(limit(30), minute)
-    .reservation_rate_per_ip(limit(600), minute)
-    .circuit_src_per_peer(limit(120), minute)
-    .circuit_src_per_ip(limit(1200), minute)
+    .reservation_rate_per_peer(limit(limits.reservations_per_peer_per_minute), minute)
+    .reservation_rate_per_ip(limit(limits.reservations_per_ip_per_minute), minute)
+    .circuit_src_per_peer(limit(limits.circuits_per_peer_per_minute), minute)
+    .circuit_src_per_ip(limit(limits.circuits_per_ip_per_minute), minute)
 }

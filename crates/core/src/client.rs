@@ -150,6 +150,12 @@ pub enum Command {
     /// Put a peer known to serve the DHT (a bootstrap node just dialed) in the routing table
     /// at once, without waiting for identify to say so.
     AddDhtServer(PeerId, Multiaddr, Reply<()>),
+    /// The browser-dialable addresses of DHT servers in the routing table, each ending in
+    /// `/p2p/<id>`, at most this many.
+    DhtServers(usize, Reply<Vec<Multiaddr>>),
+    /// Take a peer out of the routing table (a bootstrap node that went away), so that
+    /// queries do not wait for its dial to time out.
+    RemoveDhtServer(PeerId, Reply<()>),
     /// Refresh the routing table; answers the routing table size when done.
     Bootstrap(Reply<usize>),
     /// Store a record in the DHT (`None`: on the closest servers, else on these peers).
@@ -291,6 +297,20 @@ impl Client {
     /// instead of after it. Kademlia drops it again if it turns out not to serve.
     pub async fn add_dht_server(&self, peer: PeerId, addr: Multiaddr) -> Result<(), Error> {
         self.call(|r| Command::AddDhtServer(peer, addr, r)).await
+    }
+
+    /// Addresses a browser can dial (WebSocket, WebRTC-direct with certhash) of the DHT
+    /// servers in the routing table, each ending in `/p2p/<id>`, at most `limit`: the other
+    /// servers a page may rejoin through when this node goes away.
+    pub async fn dht_servers(&self, limit: usize) -> Result<Vec<Multiaddr>, Error> {
+        self.call(|r| Command::DhtServers(limit, r)).await
+    }
+
+    /// Takes `peer` out of the routing table: a bootstrap node that went away, whose dead
+    /// addresses would otherwise hold every query until their dials time out (WebRTC-direct:
+    /// 10 s). Kademlia adds it again if it comes back and serves.
+    pub async fn remove_dht_server(&self, peer: PeerId) -> Result<(), Error> {
+        self.call(|r| Command::RemoveDhtServer(peer, r)).await
     }
 
     /// Refreshes the routing table; returns how many peers it holds once the network has

@@ -110,6 +110,15 @@ pub struct RelayLimits {
     pub max_circuit_duration: Duration,
     /// How many bytes one circuit may carry (both directions together).
     pub max_circuit_bytes: u64,
+    /// Reservations one peer may make per minute. Default 30.
+    pub reservations_per_peer_per_minute: u32,
+    /// Reservations one IP address may make per minute. Default 600: libp2p's 60 would lock
+    /// out many browsers behind one NAT.
+    pub reservations_per_ip_per_minute: u32,
+    /// Circuits one peer may open per minute. Default 120.
+    pub circuits_per_peer_per_minute: u32,
+    /// Circuits one IP address may open per minute. Default 1200.
+    pub circuits_per_ip_per_minute: u32,
 }
 
 impl Default for RelayLimits {
@@ -122,6 +131,10 @@ impl Default for RelayLimits {
             max_circuits_per_peer: 16,
             max_circuit_duration: Duration::from_secs(30 * 60),
             max_circuit_bytes: 64 * 1024 * 1024,
+            reservations_per_peer_per_minute: 30,
+            reservations_per_ip_per_minute: 600,
+            circuits_per_peer_per_minute: 120,
+            circuits_per_ip_per_minute: 1200,
         }
     }
 }

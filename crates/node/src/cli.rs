@@ -130,6 +130,12 @@ pub struct ClientArgs {
     /// Kademlia protocol name; use /ipfs/kad/1.0.0 for IPFS-compatible networks.
     #[arg(long, value_name = "PROTOCOL", default_value = webkad_core::config::DEFAULT_KAD_PROTOCOL)]
     pub kad_protocol: String,
+    /// Also trust the certificate authorities in FILE (PEM) when dialing `/tls/ws`, besides
+    /// the public ones: for nodes whose certificate a private CA signed (tests make one).
+    /// Dial such nodes by IP address or add /tls/sni/<name>: the name of a /dns4 address
+    /// is resolved before this dialer sees it.
+    #[arg(long, value_name = "FILE", env = "WEBKAD_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Where this process listens (repeatable; only `provide` needs it, since provider
     /// records point at it). Default: 127.0.0.1 on a free TCP port and a free WebSocket port.
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -168,6 +174,17 @@ pub fn relay_addr(arg: &str) -> Result<Multiaddr, String> {
     }
 }
 
+/// Another server node's address: it must name the node (`…/p2p/<id>`).
+pub fn server_addr(arg: &str) -> Result<Multiaddr, String> {
+    let addr = bootstrap_addr(arg)?;
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(_)) => Ok(addr),
+        _ => Err(format!(
+            "{arg:?} must end in /p2p/<peer id>, e.g. /dns4/node2.example.org/tcp/443/tls/ws/p2p/12D3Koo..."
+        )),
+    }
+}
+
 /// A node to join through: a multiaddr that names a host (an empty one, or a DNS
 /// component without a name, is a usage error rather than a node that cannot be reached).
 pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
@@ -199,6 +216,10 @@ pub fn bootstrap_addr(arg: &str) -> Result<Multiaddr, String> {
 /// Flags of `webkad serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file of settings whose keys are these flags' long names (`max-connections =
+    /// 4096`, `listen = ["/ip4/0.0.0.0/tcp/4001"]`, `mdns = true`); a flag given here wins.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Listen address (repeatable). Default: 127.0.0.1 on TCP 4001, QUIC 4001,
     /// WebSocket 4002 and WebRTC-direct 4002.
     #[arg(long = "listen", value_name = "MULTIADDR")]
@@ -209,6 +230,12 @@ pub struct ServeArgs {
     /// A node of an existing network to join (repeatable); /dns4, /dns6 and /dnsaddr resolve.
     #[arg(long = "bootstrap", value_name = "MULTIADDR", value_parser = bootstrap_addr)]
     pub bootstrap: Vec<Multiaddr>,
+    /// Another server node of this network that `/api/bootstrap` lists (repeatable; ending
+    /// in /p2p/<id>, ideally an address a browser can dial: /tls/ws, /ws or webrtc-direct),
+    /// so that pages served here rejoin through it when this node goes away. The --bootstrap
+    /// nodes are listed too; 16 at most.
+    #[arg(long = "peer-bootstrap", value_name = "MULTIADDR", value_parser = server_addr)]
+    pub peer_bootstrap: Vec<Multiaddr>,
     /// Where the identity key, the WebRTC certificate and the records live.
     /// Default: $XDG_DATA_HOME/webkad (or ~/.local/share/webkad).
     #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
@@ -324,6 +351,19 @@ pub struct ServeArgs {
     /// `refuse` does not start.
     #[arg(long, value_enum, value_name = "POLICY", default_value = "recover")]
     pub on_damaged_store: OnDamagedArg,
+    /// TLS certificate chain, PEM (Let's Encrypt's fullchain.pem), for --https and `/tls/ws`
+    /// listen addresses (WSS). Re-read on SIGHUP and when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM (Let's Encrypt's privkey.pem).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS address for the page and API (needs --tls-cert and --tls-key), e.g. 0.0.0.0:443.
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    pub https: Option<SocketAddr>,
+    /// Connection, record, room, relay-rate and rendezvous limits.
+    #[command(flatten)]
+    pub limits: crate::limit_args::LimitArgs,
     /// Register this node under NAMESPACE at the rendezvous servers it connects to (those
     /// of --bootstrap nodes) and discover the peers there, e.g. webkad-browsers to be
     /// listed among the pages.

@@ -39,15 +39,19 @@ impl HttpServer {
         web_dir: Option<PathBuf>,
         limits: HttpLimits,
         metrics: HttpMetrics,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        servers: Vec<String>,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let app = router(client, web_dir);
+        let app = router(client, web_dir, servers);
+        let https = tls.is_some();
+        let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         let task = tokio::spawn(crate::http_serve::serve(
-            listener, app, limits, metrics, stopped,
+            listener, tls, app, limits, metrics, stopped,
         ));
-        tracing::info!(%local_addr, "serving http");
+        tracing::info!(%local_addr, https, "serving http");
         Ok(Self {
             local_addr,
             stop,
@@ -67,9 +71,13 @@ impl HttpServer {
     }
 }
 
-fn router(client: Client, web_dir: Option<PathBuf>) -> Router {
+fn router(client: Client, web_dir: Option<PathBuf>, servers: Vec<String>) -> Router {
+    let servers: std::sync::Arc<[String]> = servers.into();
     let api = Router::new()
-        .route("/api/bootstrap", get(bootstrap))
+        .route(
+            "/api/bootstrap",
+            get(move |state| bootstrap(state, servers.clone())),
+        )
         .route("/api/stats", get(stats))
         .route("/metrics", get(scrape))
         .route("/healthz", get(healthz))
@@ -92,9 +100,20 @@ pub fn has_page(dir: &Path) -> bool {
 struct Bootstrap {
     peer_id: String,
     addrs: Vec<String>,
+    /// Other server nodes of the network (`--peer-bootstrap`, `--bootstrap`, then DHT
+    /// servers in the routing table a browser can dial), each ending in `/p2p/<id>`, at
+    /// most [`MAX_PEER_BOOTSTRAP`]: a page remembers them and rejoins through one when this
+    /// node goes away.
+    servers: Vec<String>,
 }
 
-async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
+/// How many other server addresses `/api/bootstrap` lists at most.
+pub const MAX_PEER_BOOTSTRAP: usize = 16;
+
+async fn bootstrap(
+    State(client): State<Client>,
+    servers: std::sync::Arc<[String]>,
+) -> impl IntoResponse {
     match client.addresses().await {
         Ok(addresses) => {
             let mut addrs: Vec<String> = Vec::new();
@@ -104,9 +123,22 @@ async fn bootstrap(State(client): State<Client>) -> impl IntoResponse {
                     addrs.push(s);
                 }
             }
+            let mut listed: Vec<String> =
+                servers.iter().take(MAX_PEER_BOOTSTRAP).cloned().collect();
+            let learned = client
+                .dht_servers(MAX_PEER_BOOTSTRAP)
+                .await
+                .unwrap_or_default();
+            for a in learned {
+                let s = a.to_string();
+                if listed.len() < MAX_PEER_BOOTSTRAP && !listed.contains(&s) {
+                    listed.push(s);
+                }
+            }
             let body = Bootstrap {
                 peer_id: addresses.peer_id.to_string(),
                 addrs,
+                servers: listed,
             };
             // Any origin may read the addresses: web apps embed the node from elsewhere.
             let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];

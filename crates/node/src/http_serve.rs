@@ -169,9 +169,11 @@ const MIN_SWEEP: Duration = Duration::from_millis(250);
 /// How often the open descriptors are counted while accepting.
 const FD_CHECK: Duration = Duration::from_millis(100);
 
-/// Serves `app` on `listener` within `limits` until `stop` turns true.
+/// Serves `app` on `listener` within `limits` until `stop` turns true; over TLS when `tls`
+/// is given (HTTPS).
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
     limits: HttpLimits,
     metrics: HttpMetrics,
@@ -229,7 +231,6 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
         let service = request_service(
             app.clone(),
             conns.clone(),
@@ -237,24 +238,55 @@ pub async fn serve(
             limits.max_body_bytes,
             metrics.clone(),
         );
-        let conn = builder.serve_connection(io, service);
-        let conns = conns.clone();
-        let metrics = metrics.clone();
+        let (builder, tls, conns, metrics) =
+            (builder.clone(), tls.clone(), conns.clone(), metrics.clone());
+        let (header_timeout, idle_timeout) = (limits.header_timeout, limits.idle_timeout);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             metrics.opened(1);
-            tokio::pin!(conn);
-            tokio::select! {
-                served = conn.as_mut() => count_end(&metrics, served),
-                Ok(reason) = evicted => metrics.shed(reason),
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            if let Some(stream) = handshake(stream, tls, header_timeout).await {
+                let io = TokioIo::new(IdleTimeout::new(stream, idle_timeout));
+                let conn = builder.serve_connection(io, service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    served = conn.as_mut() => count_end(&metrics, served),
+                    Ok(reason) = evicted => metrics.shed(reason),
+                    _ = stop.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
                 }
             }
             with(&conns, |t| t.remove(id));
             metrics.opened(-1);
         });
+    }
+}
+
+/// A byte stream HTTP is served on: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// The stream as is, or after a TLS handshake (bounded like a request head); `None` when
+/// the handshake failed.
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    timeout: Duration,
+) -> Option<Box<dyn Io>> {
+    let Some(acceptor) = tls else {
+        return Some(Box::new(stream));
+    };
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
     }
 }
 

@@ -6,12 +6,19 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use webkad_node::{
     cli::{Cli, Command},
-    oneshot, serve,
+    config_file, oneshot, serve,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = match config_file::expand(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(i32::from(oneshot::USAGE));
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let serving = matches!(cli.command, Command::Serve(_));
     init_tracing(if serving { "info" } else { "warn" });
     let code = match cli.command {

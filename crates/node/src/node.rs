@@ -3,7 +3,7 @@
 //! [`start`] is what `webkad serve` and the one-shot commands run, and what tests call to
 //! get real nodes on 127.0.0.1; [`RunningNode::shutdown`] stops one cleanly.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use crate::{
     http_limits::{HttpLimits, HttpMetrics},
     process_metrics::ProcessCollector,
     swarm,
+    tls::CertStore,
 };
 
 /// Everything needed to start a node.
@@ -50,6 +51,25 @@ pub struct NodeOptions {
     /// --signed` reads only the data dir's key, leaving its store to the node that may be
     /// running on it.
     pub identity: Option<Keypair>,
+    /// The operator's certificate, for `/tls/ws` listen addresses and HTTPS.
+    pub tls: Option<TlsOptions>,
+    /// Other server nodes that `/api/bootstrap` lists for pages to fall back on (at most
+    /// [`MAX_PEER_BOOTSTRAP`], each ending in `/p2p/<id>`).
+    pub peer_bootstrap: Vec<Multiaddr>,
+    /// Certificate authorities (PEM) to trust, besides the public ones, when dialing
+    /// `/tls/ws`: a private CA, or a test's.
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// The certificate files, and where to serve HTTPS with them.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// The certificate chain, PEM (Let's Encrypt's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// The private key, PEM (Let's Encrypt's `privkey.pem`).
+    pub key: PathBuf,
+    /// Where to serve the page and API over HTTPS, if anywhere.
+    pub https: Option<SocketAddr>,
 }
 
 impl NodeOptions {
@@ -87,9 +107,14 @@ impl NodeOptions {
             web_dir: None,
             on_damaged_store: OnDamaged::Recover,
             identity: None,
+            tls: None,
+            tls_ca: None,
+            peer_bootstrap: Vec::new(),
         }
     }
 }
+
+pub use crate::http::MAX_PEER_BOOTSTRAP;
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +135,9 @@ pub enum StartError {
     /// A listen address cannot be used.
     #[error(transparent)]
     Listen(webkad_core::Error),
+    /// The certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The HTTP address cannot be bound.
     #[error("cannot serve HTTP on {addr}: {source}")]
     Http {
@@ -131,8 +159,14 @@ pub struct RunningNode {
     pub listen_addrs: Vec<Multiaddr>,
     /// Where HTTP is served, if it is.
     pub http_addr: Option<SocketAddr>,
+    /// Where HTTPS is served, if it is.
+    pub https_addr: Option<SocketAddr>,
+    /// The certificate in use, if the node has one.
+    pub tls: Option<Arc<CertStore>>,
     event_loop: JoinHandle<()>,
     http_server: Option<http::HttpServer>,
+    https_server: Option<http::HttpServer>,
+    tls_watch: Option<JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -148,6 +182,12 @@ impl RunningNode {
     pub async fn shutdown(self) {
         if let Some(server) = self.http_server {
             server.stop().await;
+        }
+        if let Some(server) = self.https_server {
+            server.stop().await;
+        }
+        if let Some(watch) = self.tls_watch {
+            watch.abort();
         }
         let mapped = self.client.nat().await.map_or_else(
             |_| Vec::new(),
@@ -167,6 +207,31 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     // Several libp2p transports use rustls with different crypto back ends enabled; without a
     // process default, the first WebRTC handshake panics. Already installed is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::port_probe::check_tcp_ports(&options.listen).map_err(|(addr, error)| {
+        StartError::Listen(webkad_core::Error::Listen {
+            addr: addr.to_string(),
+            reason: error.to_string(),
+        })
+    })?;
+    if options.tls.is_none()
+        && let Some(wss) = options
+            .listen
+            .iter()
+            .find(|a| crate::wss::to_plain_ws(a).is_some())
+    {
+        return Err(StartError::Listen(webkad_core::Error::Listen {
+            addr: wss.to_string(),
+            reason: "a WSS listener needs a certificate: --tls-cert and --tls-key".into(),
+        }));
+    }
+    let tls = match &options.tls {
+        Some(files) => Some(CertStore::open(&files.cert, &files.key)?),
+        None => None,
+    };
+    let trusted = match &options.tls_ca {
+        Some(path) => crate::tls::load_ca(path)?,
+        None => Vec::new(),
+    };
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen
@@ -182,6 +247,8 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         store,
         &options.config,
         &mut registry,
+        tls.clone(),
+        trusted,
     )
     .await?;
     let metrics = Metrics::new(registry);
@@ -208,27 +275,55 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     join(&client, &options.bootstrap).await;
 
     let http_server = match options.http {
-        Some(addr) => Some(
-            http::HttpServer::start(
-                addr,
-                client.clone(),
-                options.web_dir.clone(),
-                options.http_limits.clone(),
-                http_metrics,
-            )
-            .await
-            .map_err(|source| StartError::Http { addr, source })?,
-        ),
+        Some(addr) => Some(serve_http(&options, &client, &http_metrics, addr, None).await?),
+        None => None,
+    };
+    let https = options.tls.as_ref().and_then(|t| t.https).zip(tls.as_ref());
+    let https_server = match https {
+        Some((addr, certs)) => {
+            let config = certs.server_config(&[b"http/1.1"]);
+            Some(serve_http(&options, &client, &http_metrics, addr, Some(config)).await?)
+        }
         None => None,
     };
     Ok(RunningNode {
         peer_id,
         listen_addrs,
         http_addr: http_server.as_ref().map(|s| s.local_addr()),
+        https_addr: https_server.as_ref().map(|s| s.local_addr()),
+        tls_watch: tls.clone().map(|t| tokio::spawn(crate::tls::watch(t))),
+        tls,
         client,
         event_loop,
         http_server,
+        https_server,
     })
+}
+
+/// Serves the page and API on `addr`, over TLS when `tls` is given.
+async fn serve_http(
+    options: &NodeOptions,
+    client: &Client,
+    metrics: &HttpMetrics,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<http::HttpServer, StartError> {
+    http::HttpServer::start(
+        addr,
+        client.clone(),
+        options.web_dir.clone(),
+        options.http_limits.clone(),
+        metrics.clone(),
+        tls,
+        options
+            .peer_bootstrap
+            .iter()
+            .take(MAX_PEER_BOOTSTRAP)
+            .map(|a| a.to_string())
+            .collect(),
+    )
+    .await
+    .map_err(|source| StartError::Http { addr, source })
 }
 
 /// Dials every bootstrap address, then refreshes the routing table. Failures are warnings:

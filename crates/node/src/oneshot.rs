@@ -212,6 +212,9 @@ async fn start_client(
         http: None,
         http_limits: Default::default(),
         web_dir: None,
+        tls: None,
+        tls_ca: args.tls_ca.clone(),
+        peer_bootstrap: Vec::new(),
         on_damaged_store: Default::default(),
         identity,
     };

@@ -28,8 +28,9 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         max_circuits_per_peer: args.relay_max_circuits_per_peer,
         max_circuit_duration: Duration::from_secs(args.relay_circuit_duration),
         max_circuit_bytes: args.relay_circuit_bytes,
+        ..RelayLimits::default()
     };
-    let config = Config {
+    let mut config = Config {
         kad_protocol: args.kad_protocol.clone(),
         kad_mode: kad_mode(args),
         nat: NatConfig {
@@ -60,6 +61,7 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
         }),
         ..Config::bootstrap()
     };
+    args.limits.apply(&mut config);
     NodeOptions {
         config,
         data_dir: if args.ephemeral {
@@ -84,6 +86,27 @@ pub fn options(args: &ServeArgs) -> NodeOptions {
             ..HttpLimits::default()
         },
         web_dir: Some(args.web_dir.clone()),
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(cert, key)| node::TlsOptions {
+                cert,
+                key,
+                https: args.https,
+            }),
+        tls_ca: None,
+        // Pages fall back on the nodes this one joined through, and on those named for them.
+        peer_bootstrap: args
+            .peer_bootstrap
+            .iter()
+            .chain(
+                args.bootstrap
+                    .iter()
+                    .filter(|a| webkad_core::addr::peer_id_of(a).is_some()),
+            )
+            .cloned()
+            .collect(),
         on_damaged_store: match args.on_damaged_store {
             OnDamagedArg::Recover => OnDamaged::Recover,
             OnDamagedArg::Refuse => OnDamaged::Refuse,
@@ -200,6 +223,9 @@ pub async fn run(args: ServeArgs) -> Result<(), StartError> {
                 "the page is not built: run `cargo xtask build-web` (or `cargo xtask run`); / explains until it exists"
             );
         }
+    }
+    if let Some(https) = running.https_addr {
+        println!("HTTPS API on https://{https}/api/bootstrap");
     }
     if !args.no_console {
         println!("Console ready: type HELP for commands");

@@ -40,6 +40,15 @@ impl EventLoop {
                 tracing::debug!(%peer, ?update, "bootstrap server added to the routing table");
                 answer(reply, Ok(()));
             }
+            Command::DhtServers(limit, reply) => {
+                let servers = self.dht_servers(limit);
+                answer(reply, Ok(servers));
+            }
+            Command::RemoveDhtServer(peer, reply) => {
+                let removed = self.swarm.behaviour_mut().kad.remove_peer(&peer).is_some();
+                tracing::debug!(%peer, removed, "lost bootstrap server removed from the routing table");
+                answer(reply, Ok(()));
+            }
             Command::Bootstrap(reply) => match self.swarm.behaviour_mut().kad.bootstrap() {
                 Ok(id) => _ = self.pending.bootstrap.insert(id, reply),
                 Err(_) => answer(reply, Err(Error::NoKnownPeers)),
@@ -142,7 +151,9 @@ impl EventLoop {
                 reply,
                 Err(Error::Listen {
                     addr: addr.to_string(),
-                    reason: e.to_string(),
+                    // The transports' listen errors carry the cause (address in use,
+                    // permission denied) as a source, and some print nothing themselves.
+                    reason: super::swarm_events::error_chain(&e),
                 }),
             ),
         }
@@ -253,6 +264,25 @@ impl EventLoop {
                 }),
             ),
         }
+    }
+
+    /// See [`crate::Client::dht_servers`].
+    fn dht_servers(&mut self, limit: usize) -> Vec<Multiaddr> {
+        let mut servers = Vec::new();
+        for bucket in self.swarm.behaviour_mut().kad.kbuckets() {
+            for entry in bucket.iter() {
+                let peer = *entry.node.key.preimage();
+                for a in entry.node.value.iter() {
+                    if servers.len() >= limit {
+                        return servers;
+                    }
+                    if addr::is_browser_dialable(a) && !addr::is_unspecified(a) {
+                        servers.push(addr::with_peer_id(a, peer));
+                    }
+                }
+            }
+        }
+        servers
     }
 
     fn peer_summaries(&mut self) -> Vec<PeerSummary> {

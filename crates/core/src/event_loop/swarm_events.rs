@@ -85,9 +85,9 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ListenerError { listener_id, error } => {
-                tracing::warn!(%error, "listener error");
+                let reason = error_chain(&error);
+                tracing::warn!(%reason, "listener error");
                 if let Some(reply) = self.pending.listen.remove(&listener_id) {
-                    let reason = error.to_string();
                     answer(
                         reply,
                         Err(Error::Listen {
@@ -405,7 +405,7 @@ fn dial_error_line(error: &DialError) -> String {
 }
 
 /// An error and its sources, joined with ": ", skipping empty or repeated messages.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(error);
     while let Some(e) = next {
