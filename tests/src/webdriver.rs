@@ -25,14 +25,23 @@ pub const PAGE_WAIT: Duration = Duration::from_secs(45);
 /// The built page (`WEBKAD_WEB_DIR`, else `<workspace>/dist`), if it is there, and whether
 /// the page tests can run; `None` means skip (or panic under `WEBKAD_REQUIRE_BROWSER`).
 pub fn page_ready() -> Option<PathBuf> {
-    let dir = std::env::var_os("WEBKAD_WEB_DIR")
+    site_ready(
+        "WEBKAD_WEB_DIR",
+        "dist",
+        "the page",
+        "cargo xtask build-web",
+    )
+}
+
+/// A site built into `var` (else `<workspace>/<default>`), `what` for the message and the
+/// `command` that builds it, if it is there and chromedriver too; `None` means skip (or
+/// panic under `WEBKAD_REQUIRE_BROWSER`).
+pub fn site_ready(var: &str, default: &str, what: &str, command: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("dist"));
+        .unwrap_or_else(|| workspace_root().join(default));
     let why = if !dir.join("index.html").is_file() {
-        format!(
-            "the page is not built in {} (cargo xtask build-web)",
-            dir.display()
-        )
+        format!("{what} is not built in {} ({command})", dir.display())
     } else if !Path::new(CHROMEDRIVER).exists() {
         format!("{CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)")
     } else {

@@ -7,34 +7,21 @@
 //! it in `WEBKAD_CHAT_APP_DIR`) and chromedriver; skips without them unless
 //! `WEBKAD_REQUIRE_BROWSER` is set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use webkad_tests::{
     free_port, serve_page,
-    webdriver::{Browser, CHROMEDRIVER, Chromedriver},
-    workspace_root,
+    webdriver::{Browser, Chromedriver, site_ready},
 };
 
 /// The built app, or why the test cannot run.
 fn app_ready() -> Option<PathBuf> {
-    let dir = std::env::var_os("WEBKAD_CHAT_APP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("examples/chat-app/dist"));
-    let why = if !dir.join("index.html").is_file() {
-        format!(
-            "the example app is not built in {} (cargo xtask example-app)",
-            dir.display()
-        )
-    } else if !Path::new(CHROMEDRIVER).exists() {
-        format!("{CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)")
-    } else {
-        return Some(dir);
-    };
-    if std::env::var_os("WEBKAD_REQUIRE_BROWSER").is_some() {
-        panic!("WEBKAD_REQUIRE_BROWSER is set but {why}");
-    }
-    eprintln!("skipping: {why}");
-    None
+    site_ready(
+        "WEBKAD_CHAT_APP_DIR",
+        "examples/chat-app/dist",
+        "the example app",
+        "cargo xtask example-app",
+    )
 }
 
 /// Opens the app, waits until it joined and lists the bootstrap node as a peer; answers
