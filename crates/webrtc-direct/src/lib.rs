@@ -1,0 +1,18 @@
+//! WebRTC-direct for webkad, after the libp2p specs (`webrtc/README.md`,
+//! `webrtc/webrtc-direct.md`): the same crate serves the page (browser dialer on web-sys) and
+//! `webkad serve` (native listener).
+//!
+//! # Layout
+//! - [`frame`]: the varint-prefixed protobuf `Message { flag, message }` and its decoder.
+//! - [`channel`]: the [`DataChannel`] trait each WebRTC stack implements.
+//! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
+//!   FIN_ACK; [`Streams`], the per-connection side that finishes closes of dropped streams.
+//! - [`noise`]: the certhash prologue of the noise handshake on data channel 0.
+
+pub mod channel;
+pub mod frame;
+pub mod noise;
+pub mod stream;
+
+pub use channel::DataChannel;
+pub use stream::{Stream, Streams};
