@@ -8,9 +8,12 @@
 //! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
 //!   FIN_ACK; [`Streams`], the per-connection side that finishes closes of dropped streams.
 //! - [`noise`]: the certhash prologue of the noise handshake on data channel 0.
+//! - `native` (not in wasm): the listener's UDP mux and, next, the listener itself.
 
 pub mod channel;
 pub mod frame;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 pub mod noise;
 pub mod stream;
 
