@@ -3,6 +3,7 @@
 //! `webkad serve` (native listener).
 //!
 //! # Layout
+//! - [`credentials`]: the ICE credentials of the v1 and v2 handshakes.
 //! - [`frame`]: the varint-prefixed protobuf `Message { flag, message }` and its decoder.
 //! - [`channel`]: the [`DataChannel`] trait each WebRTC stack implements.
 //! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
@@ -11,6 +12,7 @@
 //! - `native` (not in wasm): the listener's UDP mux and, next, the listener itself.
 
 pub mod channel;
+pub mod credentials;
 pub mod frame;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

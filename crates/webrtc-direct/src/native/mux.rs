@@ -1,7 +1,8 @@
 //! The listener's one UDP socket, shared by every connection: datagrams are routed by source
 //! address once ICE registered it, before that by the local ufrag of a STUN Binding request.
 //!
-//! A Binding request for an unknown ufrag is a connection attempt. Attempts are what a remote
+//! A Binding request for an unknown ufrag, with credentials of a known handshake version
+//! ([`Credentials`]), is a connection attempt. Attempts are what a remote
 //! can make us hold without proving anything, so they are bounded ([`Limits`]: in total and
 //! per source IP), expire after [`Limits::handshake_timeout`], and hold no socket (the ICE
 //! agents run with mDNS off and this mux as their only network). The first request of an
@@ -21,6 +22,7 @@ use webrtc::ice::udp_mux::{UDPMux, UDPMuxConn, UDPMuxConnParams, UDPMuxWriter};
 use webrtc::util::{Conn, Error as UtilError};
 
 use super::stun::{self, Usernames};
+use crate::credentials::Credentials;
 
 /// Largest datagram read; WebRTC stacks keep packets under the path MTU.
 const RECEIVE_MTU: usize = 8192;
@@ -55,8 +57,9 @@ impl Default for Limits {
 pub struct Attempt {
     /// Where the Binding request came from.
     pub from: SocketAddr,
-    /// Its ufrags; `usernames.local` is the key the new agent must use.
-    pub usernames: Usernames,
+    /// The ICE credentials its `USERNAME` implies; `credentials.local` is the ufrag (the
+    /// routing key) the new agent must use.
+    pub credentials: Credentials,
 }
 
 struct Pending {
@@ -188,10 +191,12 @@ impl UdpMux {
             tracing::debug!(%from, pending = state.pending.len(), from_ip, "connection attempt refused: limit reached");
             return None;
         }
-        let attempt = Attempt {
-            from,
-            usernames: usernames.clone(),
+        let Some(credentials) = Credentials::from_username(&usernames.local, &usernames.remote)
+        else {
+            tracing::debug!(%from, "binding request with an unknown handshake version or bad credentials");
+            return None;
         };
+        let attempt = Attempt { from, credentials };
         if attempts.try_send(attempt).is_ok() {
             state.pending.insert(
                 usernames.local,

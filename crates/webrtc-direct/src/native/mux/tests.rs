@@ -14,7 +14,7 @@ fn limits() -> Limits {
 
 fn spray(from: &StdSocket, to: SocketAddr, count: usize, tag: &str) {
     for i in 0..count {
-        let ufrag = format!("libp2p+webrtc+v1/{tag}{i}");
+        let ufrag = format!("libp2p+webrtc+v1/{tag}{i:04}abcdefghijklmnopqrstuvwxyz");
         let request = stun::binding_request(&format!("{ufrag}:{ufrag}"), [i as u8; 12]);
         from.send_to(&request, to).expect("send");
     }
@@ -41,7 +41,7 @@ async fn a_spray_of_fresh_ufrags_is_bounded_per_ip_and_in_total_and_expires() {
     assert!(wait_until(|| mux.pending() == 4).await, "{}", mux.pending());
     for host in 2..10u8 {
         let other = StdSocket::bind((Ipv4Addr::new(127, 0, 0, host), 0)).expect("bind");
-        spray(&other, to, 50, &format!("h{host}-"));
+        spray(&other, to, 50, &format!("h{host}x"));
     }
     assert!(
         wait_until(|| mux.pending() == 16).await,
@@ -66,15 +66,17 @@ async fn the_first_binding_request_reaches_the_agent_that_takes_the_ufrag() {
     let (mux, mut attempts) =
         UdpMux::bind((Ipv4Addr::LOCALHOST, 0).into(), Limits::default()).expect("bind");
     let browser = StdSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-    let request = stun::binding_request("srv:cli", [7; 12]);
+    let server = "libp2p+webrtc+v2/abcdefghijklmnopqrstuvwxyz";
+    let request = stun::binding_request(&format!("{server}:cli1"), [7; 12]);
     browser.send_to(&request, mux.local_addr()).expect("send");
     let attempt = tokio::time::timeout(Duration::from_secs(5), attempts.recv())
         .await
         .expect("in time")
         .expect("attempt");
     assert_eq!(attempt.from, browser.local_addr().expect("addr"));
-    assert_eq!(attempt.usernames.local, "srv");
-    let conn = mux.clone().get_conn("srv").await.expect("conn");
+    assert_eq!(attempt.credentials.local, server);
+    assert_eq!(attempt.credentials.remote_ufrag, "cli1");
+    let conn = mux.clone().get_conn(server).await.expect("conn");
     let mut buffer = [0u8; 1500];
     let (len, from) = tokio::time::timeout(Duration::from_secs(5), conn.recv_from(&mut buffer))
         .await
@@ -82,8 +84,8 @@ async fn the_first_binding_request_reaches_the_agent_that_takes_the_ufrag() {
         .expect("replayed");
     assert_eq!(&buffer[..len], &request[..]);
     assert_eq!(from, attempt.from);
-    mux.established("srv");
+    mux.established(server);
     assert_eq!(mux.pending(), 0);
-    mux.remove_conn_by_ufrag("srv").await;
+    mux.remove_conn_by_ufrag(server).await;
     assert_eq!(mux.connections(), 0);
 }
