@@ -37,4 +37,5 @@ pub mod signal;
 pub mod stats_text;
 pub mod swarm;
 pub mod upnp;
+pub mod webrtc_direct;
 pub mod webrtc_gate;

@@ -2,14 +2,11 @@
 //! resolution, noise and yamux, and the relay client.
 
 use libp2p::metrics::Registry;
-use libp2p::{
-    Swarm, SwarmBuilder, Transport, core::muxing::StreamMuxerBox, identity::Keypair, noise, tcp,
-    yamux,
-};
+use libp2p::{Swarm, SwarmBuilder, identity::Keypair, noise, tcp, yamux};
 use libp2p_webrtc::tokio::Certificate;
 use webkad_core::{Behaviour, Config, Store};
 
-use crate::webrtc_gate::GatedOutbound;
+use crate::webrtc_direct::WebRtcDirect;
 
 use futures::TryFutureExt;
 
@@ -40,18 +37,7 @@ pub async fn build(
         )
         .map_err(err)?
         .with_quic()
-        .with_other_transport(|key| {
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate).map(
-                |(peer, conn), endpoint| {
-                    let muxer = if endpoint.is_listener() {
-                        StreamMuxerBox::new(GatedOutbound::new(conn))
-                    } else {
-                        StreamMuxerBox::new(conn)
-                    };
-                    (peer, muxer)
-                },
-            )
-        })
+        .with_other_transport(|key| WebRtcDirect::new(key, certificate))
         .map_err(err)?
         .with_dns()
         .map_err(err)?

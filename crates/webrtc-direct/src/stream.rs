@@ -61,6 +61,14 @@ impl<C: DataChannel> Streams<C> {
         }
     }
 
+    /// True once the remote acknowledged one of our FINs: it speaks FIN_ACK (js-libp2p, our
+    /// own dialer; rust-libp2p's WebRTC does not).
+    pub fn peer_acks(&self) -> bool {
+        self.shared
+            .peer_acks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Drives the closes of dropped streams; returns how many still wait for a FIN_ACK.
     /// Never completes: call it from the connection's poll.
     pub fn poll_closing(&mut self, cx: &mut Context<'_>) -> usize {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use crate::channel::DataChannel;
 use crate::frame::{self, Decoder, Flag};
-use crate::stream::state::State;
+use crate::stream::state::{State, WriteHalf};
 
 /// What one received frame did.
 pub(crate) enum Event {
@@ -72,9 +72,17 @@ impl<C: DataChannel> Io<C> {
         }
     }
 
-    /// Sends the FIN_ACK we owe, if any. Pending only while the send buffer is full.
+    /// Sends the FIN_ACK we owe, if any and if it is time. Pending only while the send buffer
+    /// is full.
+    ///
+    /// rust-libp2p's WebRTC (libp2p-webrtc-utils 0.5, in today's pages and native dialers)
+    /// fails a stream's read with `UnknownEnumValue(3)` on a FIN_ACK. So until the remote has
+    /// shown it speaks FIN_ACK (it acknowledged one of our FINs), the acknowledgement waits
+    /// until our own write half is closed: such a peer has then read everything we sent, and
+    /// a FIN_ACK-waiting peer (js-libp2p) still gets it no later than our answer.
     pub(crate) fn poll_ack(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.state.fin_ack_due {
+        let now = self.peer_acks() || self.state.write != WriteHalf::Open;
+        if self.state.fin_ack_due && now {
             ready!(self.channel.poll_ready(cx))?;
             self.channel.send(frame::encode(Some(Flag::FinAck), &[]))?;
             self.state.fin_ack_due = false;
