@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use webrtc::data::data_channel::DataChannel as RawChannel;
 use webrtc::data_channel::RTCDataChannel;
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
+use webrtc::dtls_transport::dtls_transport_state::RTCDtlsTransportState;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 
@@ -97,6 +98,29 @@ impl Hooks {
                 watcher.gone.store(true, Ordering::Release);
                 watcher.waker.wake();
             }
+            Box::pin(async {})
+        }));
+        // A remote that closes properly (a tab being closed) ends DTLS with close_notify: that
+        // is seen at once, before the ICE disconnected timeout (5 s) would notice the silence.
+        let watcher = liveness.clone();
+        pc.sctp()
+            .transport()
+            .on_state_change(Box::new(move |state| {
+                if matches!(
+                    state,
+                    RTCDtlsTransportState::Closed | RTCDtlsTransportState::Failed
+                ) {
+                    tracing::debug!(?state, "DTLS ended");
+                    watcher.gone.store(true, Ordering::Release);
+                    watcher.waker.wake();
+                }
+                Box::pin(async {})
+            }));
+        let watcher = liveness.clone();
+        pc.sctp().on_error(Box::new(move |error| {
+            tracing::debug!(%error, "SCTP ended");
+            watcher.gone.store(true, Ordering::Release);
+            watcher.waker.wake();
             Box::pin(async {})
         }));
         Self { incoming, liveness }
