@@ -98,13 +98,22 @@ fn tracing_event(side: &str, event: &SwarmEvent<ping::Event>) {
 }
 
 #[tokio::test]
+async fn a_dialer_that_closes_is_seen_gone_at_once() {
+    dialer_leaves(true, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
 async fn a_dialer_that_vanishes_is_seen_gone_within_seconds() {
     dialer_leaves(false, Duration::from_secs(7)).await;
 }
 
-// Not yet: a dialer that closes its connection (libp2p-webrtc's poll_close) is not seen gone
-// within 10 s; see the session note. `dialer_leaves(true, ..)` reproduces it.
+/// Connects a rust-libp2p dialer, makes it leave (closing its connection, or vanishing), and
+/// checks the listener reports the connection closed within `bound`.
 async fn dialer_leaves(gracefully: bool, bound: Duration) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut listener = listener_swarm();
     let mut dialer = dialer_swarm();
     let address = listen(&mut listener).await;
@@ -114,14 +123,15 @@ async fn dialer_leaves(gracefully: bool, bound: Duration) {
         .dial(address.with(libp2p::multiaddr::Protocol::P2p(listener_id)))
         .expect("dial");
     let connected = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
+        let (mut listener_up, mut dialer_up) = (false, false);
+        while !(listener_up && dialer_up) {
             tokio::select! {
                 event = listener.select_next_some() => {
-                    if let SwarmEvent::ConnectionEstablished { .. } = event {
-                        return;
-                    }
+                    listener_up |= matches!(event, SwarmEvent::ConnectionEstablished { .. });
                 }
-                _ = dialer.select_next_some() => {}
+                event = dialer.select_next_some() => {
+                    dialer_up |= matches!(event, SwarmEvent::ConnectionEstablished { .. });
+                }
             }
         }
     })
@@ -129,7 +139,9 @@ async fn dialer_leaves(gracefully: bool, bound: Duration) {
     assert!(connected.is_ok(), "no connection");
     if gracefully {
         // The dialer closes the connection (as a browser closing a tab does).
-        let _ = dialer.disconnect_peer_id(listener_id);
+        dialer
+            .disconnect_peer_id(listener_id)
+            .expect("connected to the listener");
         tokio::spawn(async move {
             loop {
                 dialer.select_next_some().await;
