@@ -18,7 +18,10 @@ fn open_fds(pid: u32) -> usize {
 
 fn udp_port(addr: &str) -> u16 {
     let parts: Vec<&str> = addr.split('/').collect();
-    let at = parts.iter().position(|p| *p == "udp").expect("udp in address");
+    let at = parts
+        .iter()
+        .position(|p| *p == "udp")
+        .expect("udp in address");
     parts[at + 1].parse().expect("port")
 }
 
@@ -62,7 +65,10 @@ async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
         now <= baseline,
         "descriptors {now} > baseline {baseline} 10 s after the spray (peak {peak})"
     );
-    assert!(peak < baseline + 64, "peak {peak} against baseline {baseline}");
+    assert!(
+        peak < baseline + 64,
+        "peak {peak} against baseline {baseline}"
+    );
     let http = node.http.clone().expect("http");
     let (status, _) = http_get(&format!("{http}/metrics")).await;
     assert_eq!(status, 200, "the node still serves after the spray");

@@ -9,8 +9,11 @@
 //! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
 //!   FIN_ACK; [`Streams`], the per-connection side that finishes closes of dropped streams.
 //! - [`noise`]: the certhash prologue of the noise handshake on data channel 0.
+//! - `browser` (wasm only): the page's dialer on web-sys (in progress: the data channel).
 //! - `native` (not in wasm): the listener's UDP mux and, next, the listener itself.
 
+#[cfg(target_arch = "wasm32")]
+pub mod browser;
 pub mod channel;
 pub mod credentials;
 pub mod frame;
