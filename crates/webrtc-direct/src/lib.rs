@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`credentials`]: the ICE credentials of the v1 and v2 handshakes.
+//! - [`dialer_sdp`]: the dialer's SDP: the inferred answer, v1 munging, v2's password.
 //! - [`frame`]: the varint-prefixed protobuf `Message { flag, message }` and its decoder.
 //! - [`channel`]: the [`DataChannel`] trait each WebRTC stack implements.
 //! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
@@ -16,6 +17,7 @@
 pub mod browser;
 pub mod channel;
 pub mod credentials;
+pub mod dialer_sdp;
 pub mod frame;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
