@@ -11,6 +11,7 @@ use std::io;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use send_wrapper::SendWrapper;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{MessageEvent, RtcDataChannel, RtcDataChannelState, RtcDataChannelType};
@@ -46,8 +47,11 @@ impl Shared {
 
 type Handler = Closure<dyn FnMut(web_sys::Event)>;
 
-/// An `RTCDataChannel` as a [`DataChannel`].
-pub struct WebChannel {
+/// An `RTCDataChannel` as a [`DataChannel`]; `Send` for libp2p through a [`SendWrapper`]
+/// (the page has one thread, so the wrapper's thread check always holds).
+pub struct WebChannel(SendWrapper<Inner>);
+
+struct Inner {
     channel: RtcDataChannel,
     shared: Rc<RefCell<Shared>>,
     _handlers: [Handler; 4],
@@ -101,18 +105,20 @@ impl WebChannel {
         channel.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         channel.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         channel.set_onbufferedamountlow(Some(on_low.as_ref().unchecked_ref()));
-        Self {
+        Self(SendWrapper::new(Inner {
             channel,
             shared,
             _handlers: [on_message, on_close, on_error, on_low],
-        }
+        }))
     }
 
     /// The wrapped channel.
     pub fn inner(&self) -> &RtcDataChannel {
-        &self.channel
+        &self.0.channel
     }
+}
 
+impl Inner {
     fn is_closed(&self) -> bool {
         self.shared.borrow().closed
             || matches!(
@@ -123,6 +129,33 @@ impl WebChannel {
 }
 
 impl DataChannel for WebChannel {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        self.0.poll_recv(cx)
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn send(&mut self, message: Vec<u8>) -> io::Result<()> {
+        self.0.send(message)
+    }
+
+    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // What `send` queued, the browser delivers, even across `close()`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn max_message_size(&self) -> usize {
+        MAX_MESSAGE_SIZE
+    }
+
+    fn close(&mut self) {
+        self.0.close();
+    }
+}
+
+impl Inner {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
         let mut shared = self.shared.borrow_mut();
         if let Some(message) = shared.inbox.pop_front() {
@@ -154,15 +187,6 @@ impl DataChannel for WebChannel {
             .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
     }
 
-    fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // What `send` queued, the browser delivers, even across `close()`.
-        Poll::Ready(Ok(()))
-    }
-
-    fn max_message_size(&self) -> usize {
-        MAX_MESSAGE_SIZE
-    }
-
     fn close(&mut self) {
         self.channel.close();
         let mut shared = self.shared.borrow_mut();
@@ -171,7 +195,7 @@ impl DataChannel for WebChannel {
     }
 }
 
-impl Drop for WebChannel {
+impl Drop for Inner {
     fn drop(&mut self) {
         // Detach the handlers before their closures go, so no late event calls a dropped one.
         self.channel.set_onmessage(None);
