@@ -2,8 +2,11 @@
 //!
 //! # Layout
 //! - [`channel`]: an `RTCDataChannel` as our [`DataChannel`](crate::DataChannel).
-//! - `dialer`: the handshake (v1 and v2), not yet behind a libp2p `Transport`.
+//! - `dialer`: the handshake (v1 and v2).
+//! - [`connection`]: the connection as a `StreamMuxer` and the dial-only `Transport`.
 
 pub mod channel;
-#[allow(dead_code)] // wired into a Transport in the next step of issue 14
+pub mod connection;
 mod dialer;
+
+pub use connection::{Connection, Transport};

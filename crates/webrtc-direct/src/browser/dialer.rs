@@ -128,7 +128,9 @@ async fn peer_connection() -> Result<RtcPeerConnection, DialError> {
 
 /// Resolves when `channel` opens (or fails when it closes first). Uses event listeners, not
 /// the `on*` slots, which the channel's [`WebChannel`] owns.
-fn opened(channel: RtcDataChannel) -> impl std::future::Future<Output = Result<(), DialError>> {
+pub(crate) fn opened(
+    channel: RtcDataChannel,
+) -> impl std::future::Future<Output = Result<(), DialError>> {
     let (sender, receiver) = oneshot::channel::<bool>();
     let sender = Rc::new(RefCell::new(Some(sender)));
     let on_open = {
