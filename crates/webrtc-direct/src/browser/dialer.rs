@@ -241,6 +241,10 @@ pub(crate) async fn handshake(
         .next()
         .expect("noise has one protocol name");
     // The dialer is the noise responder (the listener can send first after DTLS).
-    let (peer, _output) = noise.upgrade_inbound(stream, info).await?;
+    let (peer, mut output) = noise.upgrade_inbound(stream, info).await?;
+    // The handshake channel is done: close it the spec's way (FIN), not with a reset.
+    futures::AsyncWriteExt::close(&mut output)
+        .await
+        .map_err(libp2p::noise::Error::from)?;
     Ok((peer, pc, hooks))
 }
