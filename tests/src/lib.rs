@@ -210,6 +210,11 @@ impl ServeProcess {
         }
     }
 
+    /// The node's process id (the child's: wrappers such as `prlimit` exec it).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The first printed address containing `needle` (e.g. `/tcp/`, `/ws/`, `webrtc-direct`).
     pub fn addr(&self, needle: &str) -> String {
         self.addrs

@@ -220,21 +220,26 @@ async fn over_webrtc_direct_the_page_joins_stores_and_keeps_stale_callbacks_quie
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn with_webrtc_direct_broken_the_page_still_joins_over_websocket() {
+async fn with_sdp_munging_forbidden_the_page_joins_over_webrtc_direct() {
     let Some(web_dir) = page_ready() else { return };
     let data = tempfile::tempdir().expect("data dir");
     let data_dir = data.path().to_str().expect("utf-8 path");
     let port = free_port();
     let node = serve_page(&web_dir, port, &["--data-dir", data_dir]).await;
     let driver = Chromedriver::start().await;
-    // The field trial that breaks today's WebRTC-direct handshake (the SDP ufrag munging).
+    // The field trial that forbids SDP ufrag munging, which broke the v1 handshake of
+    // libp2p-webrtc-websys (the page fell back to WebSocket); our dialer speaks v2 (issue 14).
     let page = driver
         .session(&["--force-fieldtrials=WebRTC-NoSdpMangleUfrag/Enabled/"])
         .await;
     page.goto(&format!("http://127.0.0.1:{port}/?transport=webrtc-direct"))
         .await;
     page.wait_joined().await;
-    assert_eq!(page.text("transport").await, "ws", "fell back to WebSocket");
+    assert_eq!(
+        page.text("transport").await,
+        "webrtc-direct",
+        "joined over WebRTC-direct without munging"
+    );
     page.close().await;
     drop(node);
 }

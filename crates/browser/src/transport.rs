@@ -8,9 +8,10 @@ use libp2p::{
     core::{muxing::StreamMuxerBox, transport::timeout::TransportTimeout, upgrade::Version},
     identity::Keypair,
     metrics::Registry,
-    noise, webrtc_websys, websocket_websys, yamux,
+    noise, websocket_websys, yamux,
 };
 use webkad_core::{Behaviour, Config, Store, behaviour::store_limits};
+use webkad_webrtc_direct as webrtc_direct;
 
 use crate::ws_flush::NoFlushWait;
 
@@ -39,8 +40,12 @@ pub fn build(
         })
         .map_err(|e| e.to_string())?
         .with_other_transport(|key| {
-            let webrtc = webrtc_websys::Transport::new(webrtc_websys::Config::new(key))
-                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)));
+            // Our own WebRTC-direct (issue 14): the v2 handshake needs no SDP munging.
+            let webrtc = webrtc_direct::browser::Transport::new(
+                key.clone(),
+                webrtc_direct::credentials::Version::V2,
+            )
+            .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)));
             TransportTimeout::with_outgoing_timeout(webrtc, dial_timeout)
         })
         .map_err(|e| e.to_string())?

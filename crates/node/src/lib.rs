@@ -46,5 +46,6 @@ pub mod stats_text;
 pub mod swarm;
 pub mod tls;
 pub mod upnp;
+pub mod webrtc_direct;
 pub mod webrtc_gate;
 pub mod wss;

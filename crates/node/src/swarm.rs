@@ -14,7 +14,7 @@ use std::sync::Arc;
 use libp2p::core::{transport::OptionalTransport, upgrade::Version};
 use rustls::pki_types::CertificateDer;
 
-use crate::{tls::CertStore, webrtc_gate::GatedOutbound, wss::WssListener};
+use crate::{tls::CertStore, webrtc_direct::WebRtcDirect, wss::WssListener};
 
 use futures::TryFutureExt;
 
@@ -87,18 +87,7 @@ pub async fn build(
         )
         .map_err(err)?
         .with_quic()
-        .with_other_transport(|key| {
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate).map(
-                |(peer, conn), endpoint| {
-                    let muxer = if endpoint.is_listener() {
-                        StreamMuxerBox::new(GatedOutbound::new(conn))
-                    } else {
-                        StreamMuxerBox::new(conn)
-                    };
-                    (peer, muxer)
-                },
-            )
-        })
+        .with_other_transport(|key| WebRtcDirect::new(key, certificate))
         .map_err(err)?
         .with_other_transport(|key| wss_transport(key, tls.as_ref(), &trusted))
         .map_err(err)?

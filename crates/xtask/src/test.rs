@@ -78,8 +78,8 @@ fn lint() -> Result<()> {
             "warnings",
         ]),
     )?;
-    // Only webkad-core and webkad-browser target the browser; the native crates cannot
-    // build for wasm.
+    // Only webkad-core, webkad-browser and webkad-webrtc-direct target the browser; the
+    // native crates cannot build for wasm.
     run_step(
         "clippy (wasm32)",
         &mut check(&[
@@ -88,6 +88,8 @@ fn lint() -> Result<()> {
             "webkad-core",
             "-p",
             "webkad-browser",
+            "-p",
+            "webkad-webrtc-direct",
             "--all-targets",
             "--target",
             WASM_TARGET,

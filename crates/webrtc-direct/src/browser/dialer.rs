@@ -1,0 +1,250 @@
+//! The dialer's handshake in the page (in progress: not yet behind a libp2p `Transport`).
+//!
+//! Order matters: the `datachannel` and `connectionstatechange` handlers are installed on the
+//! fresh `RTCPeerConnection`, before any description is set, so the listener's first streams
+//! are queued from the first moment and a failed or closed connection is seen without pings.
+//! v2 sets the browser's offer untouched (no SDP munging) and sends its password to the
+//! listener inside the server ufrag; v1 munges the offer as older listeners expect.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::Waker;
+
+use futures::channel::oneshot;
+use js_sys::{Object, Reflect};
+use libp2p::core::UpgradeInfo;
+use libp2p::core::upgrade::InboundConnectionUpgrade;
+use libp2p::identity::{Keypair, PeerId};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcDataChannelInit, RtcPeerConnection,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+};
+
+use super::channel::WebChannel;
+use crate::credentials::Version;
+use crate::dialer_sdp;
+use crate::noise::{Fingerprint, prologue};
+use crate::stream::Streams;
+
+/// Data channels the listener may open before the connection takes them.
+const INBOUND_QUEUE: usize = 32;
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The browser refused a WebRTC call.
+    #[error("WebRTC in the browser: {0}")]
+    Js(String),
+    /// A description lacked what the handshake needs.
+    #[error("unexpected SDP: {0}")]
+    Sdp(&'static str),
+    /// The noise channel closed before opening.
+    #[error("the handshake channel closed before it opened")]
+    ChannelClosed,
+    /// The noise handshake failed (wrong identity or certhash).
+    #[error("noise handshake: {0}")]
+    Noise(#[from] libp2p::noise::Error),
+}
+
+fn js(error: JsValue) -> DialError {
+    DialError::Js(format!("{error:?}"))
+}
+
+/// What the page's connection keeps after the handshake: inbound channels and liveness.
+#[derive(Default)]
+pub(crate) struct Inbound {
+    pub(crate) queue: VecDeque<RtcDataChannel>,
+    pub(crate) gone: bool,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// The handlers, alive as long as the peer connection may call them.
+pub(crate) struct Hooks {
+    pub(crate) inbound: Rc<RefCell<Inbound>>,
+    _on_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
+    _on_state: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+fn install(pc: &RtcPeerConnection) -> Hooks {
+    let inbound = Rc::new(RefCell::new(Inbound::default()));
+    let on_channel = {
+        let inbound = inbound.clone();
+        Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
+            let mut inbound = inbound.borrow_mut();
+            let channel = event.channel();
+            if inbound.queue.len() >= INBOUND_QUEUE {
+                channel.close();
+                return;
+            }
+            inbound.queue.push_back(channel);
+            if let Some(waker) = inbound.waker.take() {
+                waker.wake();
+            }
+        })
+    };
+    let on_state = {
+        let (inbound, pc) = (inbound.clone(), pc.clone());
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            if matches!(
+                pc.connection_state(),
+                RtcPeerConnectionState::Failed
+                    | RtcPeerConnectionState::Disconnected
+                    | RtcPeerConnectionState::Closed
+            ) {
+                let mut inbound = inbound.borrow_mut();
+                inbound.gone = true;
+                if let Some(waker) = inbound.waker.take() {
+                    waker.wake();
+                }
+            }
+        })
+    };
+    pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
+    pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+    Hooks {
+        inbound,
+        _on_channel: on_channel,
+        _on_state: on_state,
+    }
+}
+
+/// A peer connection with a fresh ECDSA P-256 certificate (never reused across connections,
+/// as the spec asks, so observers cannot link them).
+async fn peer_connection() -> Result<RtcPeerConnection, DialError> {
+    let algorithm = Object::new();
+    Reflect::set(&algorithm, &"name".into(), &"ECDSA".into()).map_err(js)?;
+    Reflect::set(&algorithm, &"namedCurve".into(), &"P-256".into()).map_err(js)?;
+    let promise = RtcPeerConnection::generate_certificate_with_object(&algorithm).map_err(js)?;
+    let certificate = JsFuture::from(promise).await.map_err(js)?;
+    let config = RtcConfiguration::new();
+    config.set_certificates(&js_sys::Array::of1(&certificate));
+    RtcPeerConnection::new_with_configuration(&config).map_err(js)
+}
+
+/// Resolves when `channel` opens (or fails when it closes first). Uses event listeners, not
+/// the `on*` slots, which the channel's [`WebChannel`] owns.
+pub(crate) fn opened(
+    channel: RtcDataChannel,
+) -> impl std::future::Future<Output = Result<(), DialError>> {
+    let (sender, receiver) = oneshot::channel::<bool>();
+    let sender = Rc::new(RefCell::new(Some(sender)));
+    let on_open = {
+        let sender = sender.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(sender) = sender.borrow_mut().take() {
+                let _ = sender.send(true);
+            }
+        })
+    };
+    let on_close = Closure::<dyn FnMut()>::new(move || {
+        if let Some(sender) = sender.borrow_mut().take() {
+            let _ = sender.send(false);
+        }
+    });
+    let _ = channel.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
+    let _ = channel.add_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+    async move {
+        let open = receiver.await.unwrap_or(false);
+        let _ =
+            channel.remove_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
+        let _ =
+            channel.remove_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+        if open {
+            Ok(())
+        } else {
+            Err(DialError::ChannelClosed)
+        }
+    }
+}
+
+fn description(kind: RtcSdpType, sdp: &str) -> RtcSessionDescriptionInit {
+    let init = RtcSessionDescriptionInit::new(kind);
+    init.set_sdp(sdp);
+    init
+}
+
+fn sdp_of(value: &JsValue) -> Result<String, DialError> {
+    Reflect::get(value, &"sdp".into())
+        .ok()
+        .and_then(|sdp| sdp.as_string())
+        .ok_or(DialError::Sdp("a description without sdp"))
+}
+
+/// A v1 ufrag suffix: 32 alphanumerics from `Math.random` (the v1 ufrag doubles as the ICE
+/// password, which only guards the connectivity checks; DTLS and noise carry the security).
+fn random_suffix() -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..32)
+        .map(|_| {
+            CHARS[(js_sys::Math::random() * CHARS.len() as f64) as usize % CHARS.len()] as char
+        })
+        .collect()
+}
+
+/// Dials the listener at `server` whose certificate hashes to `certhash`; returns the
+/// authenticated peer, the peer connection and its handlers.
+pub(crate) async fn handshake(
+    server: SocketAddr,
+    certhash: Fingerprint,
+    keypair: &Keypair,
+    version: Version,
+) -> Result<(PeerId, RtcPeerConnection, Hooks), DialError> {
+    let pc = peer_connection().await?;
+    let hooks = install(&pc);
+    let init = RtcDataChannelInit::new();
+    init.set_negotiated(true);
+    init.set_id(0);
+    let noise_channel = pc.create_data_channel_with_data_channel_dict("", &init);
+    let noise_open = opened(noise_channel.clone());
+    let noise_channel = WebChannel::new(noise_channel);
+
+    let offer = sdp_of(&JsFuture::from(pc.create_offer()).await.map_err(js)?)?;
+    let server_ufrag = match version {
+        Version::V1 => {
+            let ufrag = dialer_sdp::v1_ufrag(&random_suffix());
+            let munged = dialer_sdp::munge_offer(&offer, &ufrag);
+            JsFuture::from(pc.set_local_description(&description(RtcSdpType::Offer, &munged)))
+                .await
+                .map_err(js)?;
+            ufrag
+        }
+        Version::V2 => {
+            JsFuture::from(pc.set_local_description(&description(RtcSdpType::Offer, &offer)))
+                .await
+                .map_err(js)?;
+            dialer_sdp::v2_server_ufrag(&offer).ok_or(DialError::Sdp("no ice-pwd in the offer"))?
+        }
+    };
+    let answer = dialer_sdp::answer(server, certhash, &server_ufrag);
+    JsFuture::from(pc.set_remote_description(&description(RtcSdpType::Answer, &answer)))
+        .await
+        .map_err(js)?;
+    noise_open.await?;
+
+    let local = pc
+        .local_description()
+        .map(|description| description.sdp())
+        .and_then(|sdp| dialer_sdp::local_fingerprint(&sdp))
+        .ok_or(DialError::Sdp(
+            "no sha-256 fingerprint in the local description",
+        ))?;
+    let streams = Streams::default();
+    let stream = streams.wrap(noise_channel);
+    let noise = libp2p::noise::Config::new(keypair)?.with_prologue(prologue(local, certhash));
+    let info = noise
+        .protocol_info()
+        .next()
+        .expect("noise has one protocol name");
+    // The dialer is the noise responder (the listener can send first after DTLS).
+    let (peer, mut output) = noise.upgrade_inbound(stream, info).await?;
+    // The handshake channel is done: close it the spec's way (FIN), not with a reset.
+    futures::AsyncWriteExt::close(&mut output)
+        .await
+        .map_err(libp2p::noise::Error::from)?;
+    Ok((peer, pc, hooks))
+}

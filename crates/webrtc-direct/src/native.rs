@@ -1,0 +1,22 @@
+//! The native side: `webkad serve`'s WebRTC-direct listener on webrtc-rs.
+//!
+//! # Layout
+//! - [`listener`]: the libp2p `Transport` (listen only) and the per-attempt handshake.
+//! - [`connection`]: an established connection as a `StreamMuxer`.
+//! - [`channel`]: a webrtc-rs data channel as our [`DataChannel`](crate::DataChannel).
+//! - [`mux`]: the one UDP socket, routing by address and ufrag, bounded attempts.
+//! - [`sdp`]: the dialer's offer, inferred from its first STUN request.
+//! - [`certificate`]: the persistent DTLS certificate.
+//! - [`stun`]: the bit of STUN parsing the router needs.
+
+pub mod certificate;
+pub mod channel;
+pub mod connection;
+pub mod listener;
+pub mod mux;
+pub mod sdp;
+pub mod stun;
+
+pub use certificate::Certificate;
+pub use listener::{Config, ListenError, Listener};
+pub use mux::Limits;

@@ -1,0 +1,368 @@
+//! The listener's one UDP socket, shared by every connection: datagrams are routed by source
+//! address once ICE registered it, before that by the local ufrag of a STUN Binding request.
+//!
+//! A Binding request for an unknown ufrag, with credentials of a known handshake version
+//! ([`Credentials`]), is a connection attempt. Attempts are what a remote
+//! can make us hold without proving anything, so they are bounded ([`Limits`]: in total and
+//! per source IP), expire after [`Limits::handshake_timeout`], and hold no socket (the ICE
+//! agents run with mDNS off and this mux as their only network). The first request of an
+//! attempt is kept and replayed to its agent, so no retransmission timer is waited on.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use webrtc::ice::udp_mux::{UDPMux, UDPMuxConn, UDPMuxConnParams, UDPMuxWriter};
+use webrtc::util::{Conn, Error as UtilError};
+
+use super::stun::{self, Usernames};
+use crate::credentials::Credentials;
+
+/// Largest datagram read; WebRTC stacks keep packets under the path MTU.
+const RECEIVE_MTU: usize = 8192;
+/// How often expired attempts and closed connections are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Bounds on connection attempts (STUN requests for a ufrag no connection owns yet).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Attempts in flight at once, from everyone.
+    pub max_pending: usize,
+    /// Attempts in flight at once from one source IP.
+    pub max_pending_per_ip: usize,
+    /// How long an attempt may take to become a connection before it is dropped.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 64 attempts, 8 per IP, 8 s: a browser completes ICE, DTLS, SCTP and noise in a few
+    /// round trips, so 8 s covers slow mobile links while a spray is forgotten quickly.
+    fn default() -> Self {
+        Self {
+            max_pending: 64,
+            max_pending_per_ip: 8,
+            handshake_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+/// A new connection attempt for the listener to answer with a peer connection.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Where the Binding request came from.
+    pub from: SocketAddr,
+    /// The ICE credentials its `USERNAME` implies; `credentials.local` is the ufrag (the
+    /// routing key) the new agent must use.
+    pub credentials: Credentials,
+}
+
+struct Pending {
+    from: SocketAddr,
+    since: Instant,
+    /// The latest Binding request, replayed to the agent once it asks for its connection.
+    first: Vec<u8>,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<String, UDPMuxConn>,
+    routes: HashMap<SocketAddr, UDPMuxConn>,
+    pending: HashMap<String, Pending>,
+    closed: bool,
+}
+
+/// The shared socket; hand it to each agent as `UDPNetwork::Muxed`.
+pub struct UdpMux {
+    socket: Arc<UdpSocket>,
+    local_addr: SocketAddr,
+    limits: Limits,
+    state: Mutex<State>,
+    weak: Weak<UdpMux>,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl UdpMux {
+    /// Binds `addr` and starts reading it; attempts arrive on the returned receiver.
+    pub fn bind(
+        addr: SocketAddr,
+        limits: Limits,
+    ) -> io::Result<(Arc<Self>, mpsc::Receiver<Attempt>)> {
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = Arc::new(UdpSocket::from_std(std_socket)?);
+        let local_addr = socket.local_addr()?;
+        let (attempts_tx, attempts_rx) = mpsc::channel(limits.max_pending.max(1));
+        let mux = Arc::new_cyclic(|weak| Self {
+            socket: socket.clone(),
+            local_addr,
+            limits,
+            state: Mutex::new(State::default()),
+            weak: weak.clone(),
+            reader: Mutex::new(None),
+        });
+        let reader = tokio::spawn(read_loop(socket, Arc::downgrade(&mux), attempts_tx));
+        *mux.reader.lock().expect("mux lock") = Some(reader);
+        Ok((mux, attempts_rx))
+    }
+
+    /// The bound address (with the port the OS picked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Attempts in flight now.
+    pub fn pending(&self) -> usize {
+        self.state
+            .lock()
+            .map(|state| state.pending.len())
+            .unwrap_or(0)
+    }
+
+    /// Connections (agents holding a ufrag) now.
+    pub fn connections(&self) -> usize {
+        self.state
+            .lock()
+            .map(|state| state.conns.len())
+            .unwrap_or(0)
+    }
+
+    /// The attempt under `ufrag` became a connection: it no longer counts against the limits.
+    pub fn established(&self, ufrag: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            state.pending.remove(ufrag);
+        }
+    }
+
+    /// Routes one received datagram.
+    async fn route(&self, datagram: &[u8], from: SocketAddr, attempts: &mpsc::Sender<Attempt>) {
+        let target = {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            if let Some(conn) = state.routes.get(&from) {
+                Some(conn.clone())
+            } else if let Some(usernames) = stun::binding_usernames(datagram) {
+                self.route_binding(&mut state, datagram, from, usernames, attempts)
+            } else {
+                None
+            }
+        };
+        if let Some(conn) = target
+            && let Err(error) = conn.write_packet(datagram, from).await
+        {
+            tracing::debug!(%from, %error, "datagram not delivered to its connection");
+        }
+    }
+
+    fn route_binding(
+        &self,
+        state: &mut State,
+        datagram: &[u8],
+        from: SocketAddr,
+        usernames: Usernames,
+        attempts: &mpsc::Sender<Attempt>,
+    ) -> Option<UDPMuxConn> {
+        if let Some(conn) = state.conns.get(&usernames.local) {
+            let addresses = conn.get_addresses();
+            // One address per ufrag: another source cannot ride on someone's connection.
+            return (addresses.is_empty() || addresses.contains(&from)).then(|| conn.clone());
+        }
+        if let Some(pending) = state.pending.get_mut(&usernames.local) {
+            if pending.from == from {
+                pending.first = datagram.to_vec();
+            }
+            return None;
+        }
+        let from_ip = state
+            .pending
+            .values()
+            .filter(|pending| pending.from.ip() == from.ip())
+            .count();
+        if state.closed
+            || state.pending.len() >= self.limits.max_pending
+            || from_ip >= self.limits.max_pending_per_ip
+        {
+            tracing::debug!(%from, pending = state.pending.len(), from_ip, "connection attempt refused: limit reached");
+            return None;
+        }
+        let Some(credentials) = Credentials::from_username(&usernames.local, &usernames.remote)
+        else {
+            tracing::debug!(%from, "binding request with an unknown handshake version or bad credentials");
+            return None;
+        };
+        let attempt = Attempt { from, credentials };
+        if attempts.try_send(attempt).is_ok() {
+            state.pending.insert(
+                usernames.local,
+                Pending {
+                    from,
+                    since: Instant::now(),
+                    first: datagram.to_vec(),
+                },
+            );
+        }
+        None
+    }
+
+    /// Drops attempts past their deadline and connections whose agent closed.
+    fn sweep(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let timeout = self.limits.handshake_timeout;
+        let expired: Vec<String> = state
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.since.elapsed() >= timeout)
+            .map(|(ufrag, _)| ufrag.clone())
+            .collect();
+        let closed: Vec<String> = state
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.is_closed())
+            .map(|(ufrag, _)| ufrag.clone())
+            .collect();
+        for ufrag in expired.iter().chain(&closed) {
+            state.pending.remove(ufrag);
+            if let Some(conn) = state.conns.remove(ufrag) {
+                conn.close();
+            }
+        }
+        state.routes.retain(|_, conn| !conn.is_closed());
+        if !expired.is_empty() {
+            tracing::debug!(expired = expired.len(), "connection attempts expired");
+        }
+    }
+
+    fn remove(&self, ufrag: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            state.pending.remove(ufrag);
+            if let Some(conn) = state.conns.remove(ufrag) {
+                for address in conn.get_addresses() {
+                    state.routes.remove(&address);
+                }
+                conn.close();
+            }
+        }
+    }
+}
+
+impl Drop for UdpMux {
+    fn drop(&mut self) {
+        if let Ok(mut reader) = self.reader.lock()
+            && let Some(reader) = reader.take()
+        {
+            reader.abort();
+        }
+    }
+}
+
+async fn read_loop(socket: Arc<UdpSocket>, mux: Weak<UdpMux>, attempts: mpsc::Sender<Attempt>) {
+    let mut buffer = vec![0u8; RECEIVE_MTU];
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            received = socket.recv_from(&mut buffer) => {
+                let Some(mux) = mux.upgrade() else { return };
+                match received {
+                    Ok((len, from)) => mux.route(&buffer[..len], from, &attempts).await,
+                    // ICMP errors of earlier sends surface here on some systems; keep reading.
+                    Err(error) => tracing::debug!(%error, "UDP receive failed"),
+                }
+            }
+            _ = sweep.tick() => {
+                let Some(mux) = mux.upgrade() else { return };
+                mux.sweep();
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UDPMux for UdpMux {
+    async fn close(&self) -> Result<(), UtilError> {
+        let conns: Vec<UDPMuxConn> = {
+            let mut state = self.state.lock().map_err(|_| UtilError::ErrAlreadyClosed)?;
+            if state.closed {
+                return Err(UtilError::ErrAlreadyClosed);
+            }
+            state.closed = true;
+            state.routes.clear();
+            state.pending.clear();
+            state.conns.drain().map(|(_, conn)| conn).collect()
+        };
+        for conn in conns {
+            conn.close();
+        }
+        Ok(())
+    }
+
+    async fn get_conn(
+        self: Arc<Self>,
+        ufrag: &str,
+    ) -> Result<Arc<dyn Conn + Send + Sync>, UtilError> {
+        let (conn, replay) = {
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| UtilError::ErrUseClosedNetworkConn)?;
+            if state.closed {
+                return Err(UtilError::ErrUseClosedNetworkConn);
+            }
+            if let Some(conn) = state.conns.get(ufrag) {
+                return Ok(Arc::new(conn.clone()));
+            }
+            let writer: Weak<dyn UDPMuxWriter + Send + Sync> = self.weak.clone();
+            let conn = UDPMuxConn::new(UDPMuxConnParams {
+                local_addr: self.local_addr,
+                key: ufrag.to_owned(),
+                udp_mux: writer,
+            });
+            state.conns.insert(ufrag.to_owned(), conn.clone());
+            let replay = state
+                .pending
+                .get(ufrag)
+                .map(|pending| (pending.first.clone(), pending.from));
+            (conn, replay)
+        };
+        if let Some((datagram, from)) = replay
+            && let Err(error) = conn.write_packet(&datagram, from).await
+        {
+            tracing::debug!(%from, %error, "first binding request not replayed");
+        }
+        Ok(Arc::new(conn))
+    }
+
+    async fn remove_conn_by_ufrag(&self, ufrag: &str) {
+        self.remove(ufrag);
+    }
+}
+
+#[async_trait]
+impl UDPMuxWriter for UdpMux {
+    async fn register_conn_for_address(&self, conn: &UDPMuxConn, addr: SocketAddr) {
+        if let Ok(mut state) = self.state.lock() {
+            if state.closed {
+                return;
+            }
+            if let Some(previous) = state.routes.insert(addr, conn.clone())
+                && previous.key() != conn.key()
+            {
+                previous.remove_address(&addr);
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], target: &SocketAddr) -> Result<usize, UtilError> {
+        Ok(self.socket.send_to(buf, *target).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;
