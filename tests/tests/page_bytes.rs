@@ -14,16 +14,16 @@ use webkad_tests::{
 };
 
 /// Everything the page fetches before `joined`, with brotli (what Chromium asks for on
-/// https and on localhost). Measured at 316.2 KB (376.2 KB before the page computed the
-/// curve tables and kept the metrics summary off the join path, 520.1 KB before the wasm
-/// split); the goal is 300 KB.
-const BROTLI_BUDGET: usize = 321_000;
-/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 375.7 KB
+/// https and on localhost). Measured at 313.5 KB (376.2 KB before the page computed the
+/// curve tables, kept the metrics summary off the join path and built with shallow Debug;
+/// 520.1 KB before the wasm split); the goal is 300 KB.
+const BROTLI_BUDGET: usize = 318_000;
+/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 372.4 KB
 /// (440.4 KB before those cuts, 623.0 KB before the split); the goal is 380 KB.
-const GZIP_BUDGET: usize = 380_000;
+const GZIP_BUDGET: usize = 377_000;
 /// Every file, the wasm's second part (fetched after `joined`) included, with brotli and
-/// with gzip. Measured at 532.2 KB and 633.4 KB.
-const TOTAL_BUDGETS: (usize, usize) = (538_000, 639_000);
+/// with gzip. Measured at 523.9 KB and 623.3 KB.
+const TOTAL_BUDGETS: (usize, usize) = (529_000, 628_000);
 
 #[test]
 fn the_page_fits_its_byte_budget() {

@@ -89,6 +89,10 @@ pub struct Report {
 pub fn split_page(dist: &Path, profile: &Path) -> Result<Report> {
     let (stem, js_path, wasm_path) = trunk_output(dist)?;
     let wasm = fs::read(&wasm_path)?;
+    // `<workspace>/target` may not exist when CARGO_TARGET_DIR points elsewhere.
+    if let Some(dir) = named_wasm_path().parent() {
+        fs::create_dir_all(dir).context("cannot create <workspace>/target")?;
+    }
     fs::write(named_wasm_path(), &wasm).context("cannot keep target/page-named.wasm")?;
     let keep = read_profile(profile)?;
     let mut glue = fs::read_to_string(&js_path)?;
