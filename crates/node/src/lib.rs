@@ -48,4 +48,5 @@ pub mod tls;
 pub mod upnp;
 pub mod webrtc_direct;
 pub mod webrtc_gate;
+pub mod webrtc_metrics;
 pub mod wss;

@@ -240,6 +240,7 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         options.announce.is_empty() && options.config.kad_mode != webkad_core::KadMode::Auto;
     let mut registry = Registry::default();
     ProcessCollector::register(&mut registry);
+    crate::webrtc_metrics::WebRtcShedCollector::register(&mut registry);
     let http_metrics = HttpMetrics::register(&mut registry);
     let swarm = swarm::build(
         keypair.clone(),

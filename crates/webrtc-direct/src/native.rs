@@ -8,6 +8,7 @@
 //! - [`sdp`]: the dialer's offer, inferred from its first STUN request.
 //! - [`certificate`]: the persistent DTLS certificate.
 //! - [`stun`]: the bit of STUN parsing the router needs.
+//! - [`shed`]: the attempts refused or expired, for `/metrics`.
 
 pub mod certificate;
 pub mod channel;
@@ -15,6 +16,7 @@ pub mod connection;
 pub mod listener;
 pub mod mux;
 pub mod sdp;
+pub mod shed;
 pub mod stun;
 
 pub use certificate::Certificate;

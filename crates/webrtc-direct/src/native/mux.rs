@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use webrtc::ice::udp_mux::{UDPMux, UDPMuxConn, UDPMuxConnParams, UDPMuxWriter};
 use webrtc::util::{Conn, Error as UtilError};
 
+use super::shed::{Reason, SHED};
 use super::stun::{self, Usernames};
 use crate::credentials::Credentials;
 
@@ -184,11 +185,19 @@ impl UdpMux {
             .values()
             .filter(|pending| pending.from.ip() == from.ip())
             .count();
-        if state.closed
-            || state.pending.len() >= self.limits.max_pending
-            || from_ip >= self.limits.max_pending_per_ip
-        {
+        if state.closed {
+            return None;
+        }
+        let refused = if state.pending.len() >= self.limits.max_pending {
+            Some(Reason::PendingTotal)
+        } else if from_ip >= self.limits.max_pending_per_ip {
+            Some(Reason::PendingPerIp)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
             tracing::debug!(%from, pending = state.pending.len(), from_ip, "connection attempt refused: limit reached");
+            SHED.add(reason, 1);
             return None;
         }
         let Some(credentials) = Credentials::from_username(&usernames.local, &usernames.remote)
@@ -235,8 +244,14 @@ impl UdpMux {
             }
         }
         state.routes.retain(|_, conn| !conn.is_closed());
-        if !expired.is_empty() {
-            tracing::debug!(expired = expired.len(), "connection attempts expired");
+        // An attempt that became a connection left `pending` when it was established.
+        let expired_attempts = expired
+            .iter()
+            .filter(|ufrag| !closed.contains(ufrag))
+            .count();
+        if expired_attempts > 0 {
+            tracing::debug!(expired = expired_attempts, "connection attempts expired");
+            SHED.add(Reason::Expired, expired_attempts as u64);
         }
     }
 
