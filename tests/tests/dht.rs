@@ -65,45 +65,72 @@ async fn every_transport_carries_a_dht_round_trip() {
     init_logs();
     let bootstrap = spawn_node(server_config(), &[]).await;
     for transport in ["tcp", "quic", "ws", "webrtc-direct"] {
-        let addr: Multiaddr = bootstrap.addr(transport).expect("listener").clone();
-        let writer = spawn_node(client_config(), std::slice::from_ref(&addr)).await;
-        let reader = spawn_node(client_config(), std::slice::from_ref(&addr)).await;
+        // Known race (issue 14, open): rust-libp2p's WebRTC dialer (libp2p-webrtc-utils
+        // 0.5) fails a stream it is still reading when our listener's FIN_ACK arrives, about
+        // one run in eight under load. A retry is logged, so the race stays visible.
+        let attempts = if transport == "webrtc-direct" { 3 } else { 1 };
+        let mut outcome = Err(String::new());
+        for attempt in 1..=attempts {
+            outcome = round_trip(&bootstrap, transport).await;
+            match &outcome {
+                Ok(()) => break,
+                Err(why) => eprintln!("{transport}, attempt {attempt} of {attempts}: {why}"),
+            }
+        }
+        if let Err(why) = outcome {
+            panic!("{transport}: {why}");
+        }
+    }
+    bootstrap.shutdown().await;
+}
+
+/// Two clients joined through `bootstrap`'s `transport` listener: connected over it, a
+/// put by one replicated, read by the other from the bootstrap, and a ping.
+async fn round_trip(bootstrap: &node::RunningNode, transport: &str) -> Result<(), String> {
+    let addr: Multiaddr = bootstrap.addr(transport).expect("listener").clone();
+    let writer = spawn_node(client_config(), std::slice::from_ref(&addr)).await;
+    let reader = spawn_node(client_config(), std::slice::from_ref(&addr)).await;
+    let result = async {
         for node in [&writer, &reader] {
             let peers = node.client.peers().await.expect("peers");
             let via = peers
                 .iter()
                 .find(|p| p.peer_id == bootstrap.peer_id)
                 .map(|p| p.transport.clone());
-            assert_eq!(
-                via.as_deref(),
-                Some(transport),
-                "connected to the bootstrap over {transport}"
-            );
+            if via.as_deref() != Some(transport) {
+                return Err(format!("connected to the bootstrap over {via:?}"));
+            }
         }
         let k = key(&format!("over-{transport}"));
         let put = within("put", writer.client.put(k.clone(), key(transport))).await;
-        assert_eq!(put, Ok(PutOutcome::Replicated), "put over {transport}");
+        if put != Ok(PutOutcome::Replicated) {
+            return Err(format!("put: {put:?}"));
+        }
         let found = within("get", reader.client.get(k))
             .await
-            .expect("get")
-            .expect("found");
-        assert_eq!(found.value, key(transport));
-        assert_eq!(
-            found.from,
-            Some(bootstrap.peer_id),
-            "served by the bootstrap over {transport}"
-        );
+            .map_err(|e| format!("get: {e}"))?
+            .ok_or("get: not found")?;
+        if found.value != key(transport) || found.from != Some(bootstrap.peer_id) {
+            return Err(format!(
+                "get answered {:?} from {:?}",
+                found.value, found.from
+            ));
+        }
         let (peer, _rtt) = within(
             "ping",
             reader.client.ping(PingTarget::Peer(bootstrap.peer_id)),
         )
         .await
-        .expect("ping over the connection");
-        assert_eq!(peer, bootstrap.peer_id);
-        writer.shutdown().await;
-        reader.shutdown().await;
+        .map_err(|e| format!("ping: {e}"))?;
+        if peer != bootstrap.peer_id {
+            return Err(format!("ping answered by {peer}"));
+        }
+        Ok(())
     }
-    bootstrap.shutdown().await;
+    .await;
+    writer.shutdown().await;
+    reader.shutdown().await;
+    result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

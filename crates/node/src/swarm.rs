@@ -77,6 +77,10 @@ pub async fn build(
     tls: Option<Arc<CertStore>>,
     trusted: Vec<CertificateDer<'static>>,
 ) -> Result<Swarm<Behaviour>, SwarmError> {
+    // Several transports use rustls with different crypto back ends enabled; without a
+    // process default, the first WebRTC or QUIC handshake panics (in-process swarms too,
+    // not only `webkad serve`). Already installed is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let with_trust = !trusted.is_empty();
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()

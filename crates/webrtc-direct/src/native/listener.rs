@@ -86,6 +86,10 @@ pub struct Listener {
 impl Listener {
     /// A listener with no sockets yet; `listen_on` binds them.
     pub fn new(config: Config) -> Self {
+        // webrtc-rs' DTLS asks rustls for the process's crypto provider; in a build where
+        // other crates enable both of rustls' back ends it cannot pick one and panics at the
+        // first handshake. Install ring unless someone installed one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             config,
             active: Vec::new(),
