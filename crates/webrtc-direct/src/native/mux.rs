@@ -245,19 +245,18 @@ impl UdpMux {
         }
         state.routes.retain(|_, conn| !conn.is_closed());
         // An attempt that became a connection left `pending` when it was established.
-        let expired_attempts = expired
-            .iter()
-            .filter(|ufrag| !closed.contains(ufrag))
-            .count();
-        if expired_attempts > 0 {
-            tracing::debug!(expired = expired_attempts, "connection attempts expired");
-            SHED.add(Reason::Expired, expired_attempts as u64);
+        if !expired.is_empty() {
+            tracing::debug!(expired = expired.len(), "connection attempts expired");
+            SHED.add(Reason::Expired, expired.len() as u64);
         }
     }
 
     fn remove(&self, ufrag: &str) {
         if let Ok(mut state) = self.state.lock() {
-            state.pending.remove(ufrag);
+            if state.pending.remove(ufrag).is_some() {
+                // Its handshake gave up before the attempt became a connection.
+                SHED.add(Reason::Expired, 1);
+            }
             if let Some(conn) = state.conns.remove(ufrag) {
                 for address in conn.get_addresses() {
                     state.routes.remove(&address);

@@ -12,7 +12,7 @@ pub enum Reason {
     PendingTotal,
     /// [`Limits::max_pending_per_ip`](super::Limits::max_pending_per_ip) from that IP were.
     PendingPerIp,
-    /// The attempt did not become a connection within the handshake timeout.
+    /// The attempt did not become a connection: it expired, or its handshake gave up.
     Expired,
 }
 
