@@ -3,6 +3,7 @@
 //! `webkad serve` (native listener).
 //!
 //! # Layout
+//! - [`addr`]: the `/ip4|ip6/…/udp/…/webrtc-direct` multiaddr both sides read.
 //! - [`credentials`]: the ICE credentials of the v1 and v2 handshakes.
 //! - [`dialer_sdp`]: the dialer's SDP: the inferred answer, v1 munging, v2's password.
 //! - [`frame`]: the varint-prefixed protobuf `Message { flag, message }` and its decoder.
@@ -13,6 +14,7 @@
 //! - `browser` (wasm only): the page's dialer on web-sys (in progress: the data channel).
 //! - `native` (not in wasm): the listener's UDP mux and, next, the listener itself.
 
+pub mod addr;
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
 pub mod channel;

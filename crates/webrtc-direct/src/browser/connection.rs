@@ -2,7 +2,7 @@
 //! `Transport` around the handshake.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -123,23 +123,13 @@ impl Transport {
 /// `/ip4|ip6/<ip>/udp/<port>/webrtc-direct/certhash/<sha-256>[/p2p/<id>]`.
 fn dial_target(addr: &Multiaddr) -> Option<(SocketAddr, Fingerprint)> {
     let mut parts = addr.iter();
-    let ip = match parts.next()? {
-        Protocol::Ip4(ip) => IpAddr::from(ip),
-        Protocol::Ip6(ip) => IpAddr::from(ip),
-        _ => return None,
-    };
-    let Protocol::Udp(port) = parts.next()? else {
-        return None;
-    };
-    let Protocol::WebRTCDirect = parts.next()? else {
-        return None;
-    };
+    let socket = crate::addr::socket_prefix(&mut parts)?;
     let Protocol::Certhash(hash) = parts.next()? else {
         return None;
     };
     let certhash = Fingerprint::from_multihash(&hash.to_bytes())?;
     match parts.next() {
-        None | Some(Protocol::P2p(_)) => Some((SocketAddr::new(ip, port), certhash)),
+        None | Some(Protocol::P2p(_)) => Some((socket, certhash)),
         Some(_) => None,
     }
 }

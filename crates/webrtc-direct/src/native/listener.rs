@@ -8,7 +8,7 @@
 //! [`Limits::handshake_timeout`]; a failed one closes its peer connection at once.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,18 +101,8 @@ impl Listener {
 /// `/ip4|ip6/<ip>/udp/<port>/webrtc-direct` → the socket address.
 fn socket_addr(addr: &Multiaddr) -> Option<SocketAddr> {
     let mut parts = addr.iter();
-    let ip = match parts.next()? {
-        Protocol::Ip4(ip) => IpAddr::from(ip),
-        Protocol::Ip6(ip) => IpAddr::from(ip),
-        _ => return None,
-    };
-    let Protocol::Udp(port) = parts.next()? else {
-        return None;
-    };
-    let Protocol::WebRTCDirect = parts.next()? else {
-        return None;
-    };
-    parts.next().is_none().then_some(SocketAddr::new(ip, port))
+    let socket = crate::addr::socket_prefix(&mut parts)?;
+    parts.next().is_none().then_some(socket)
 }
 
 /// Our address as others dial it: with the certhash.

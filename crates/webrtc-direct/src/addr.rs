@@ -1,0 +1,43 @@
+//! The WebRTC-direct multiaddr both sides read: `/ip4|ip6/<ip>/udp/<port>/webrtc-direct`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use libp2p::core::multiaddr::{Iter, Protocol};
+
+/// Reads `/ip4|ip6/<ip>/udp/<port>/webrtc-direct` from the front of `parts` and answers
+/// the socket address; what follows (certhash, peer id) is left to the caller.
+pub fn socket_prefix(parts: &mut Iter<'_>) -> Option<SocketAddr> {
+    let ip = match parts.next()? {
+        Protocol::Ip4(ip) => IpAddr::from(ip),
+        Protocol::Ip6(ip) => IpAddr::from(ip),
+        _ => return None,
+    };
+    let Protocol::Udp(port) = parts.next()? else {
+        return None;
+    };
+    let Protocol::WebRTCDirect = parts.next()? else {
+        return None;
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::Multiaddr;
+
+    #[test]
+    fn reads_the_socket_and_leaves_the_rest() {
+        let addr: Multiaddr = "/ip4/127.0.0.1/udp/4001/webrtc-direct/p2p/12D3KooWB2XRgUFisUsso5maiuvNV9P6ryUkNs122znipL5xBk39"
+            .parse()
+            .expect("multiaddr");
+        let mut parts = addr.iter();
+        assert_eq!(
+            socket_prefix(&mut parts),
+            Some("127.0.0.1:4001".parse().expect("socket"))
+        );
+        assert!(matches!(parts.next(), Some(Protocol::P2p(_))));
+        let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().expect("multiaddr");
+        assert_eq!(socket_prefix(&mut tcp.iter()), None);
+    }
+}
