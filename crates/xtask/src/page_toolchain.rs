@@ -44,23 +44,34 @@ pub fn ensure_page_toolchain() -> Result<()> {
     .is_some_and(|list| list.lines().any(|l| l.starts_with("rust-src")));
     if installed {
         eprintln!("==> page toolchain {PAGE_TOOLCHAIN} with rust-src: present");
-        return Ok(());
+    } else {
+        run_step(
+            "install the page toolchain",
+            &mut program(
+                "rustup",
+                &[
+                    "toolchain",
+                    "install",
+                    PAGE_TOOLCHAIN,
+                    "--profile",
+                    "minimal",
+                    "--component",
+                    "rust-src",
+                ],
+            ),
+        )?;
     }
-    run_step(
-        "install the page toolchain",
-        &mut program(
-            "rustup",
-            &[
-                "toolchain",
-                "install",
-                PAGE_TOOLCHAIN,
-                "--profile",
-                "minimal",
-                "--component",
-                "rust-src",
-            ],
-        ),
-    )
+    fetch_std_dependencies()
+}
+
+/// Downloads the crates the standard library depends on (`wasip1`, `dlmalloc`, ...) into
+/// cargo's cache. trunk builds offline (`Trunk.toml`), and on a fresh machine nothing else
+/// has fetched them: the build then fails with "no matching package named `wasip1`".
+/// Quick when they are there already.
+fn fetch_std_dependencies() -> Result<()> {
+    let mut fetch = program("cargo", &["fetch", "--target", "wasm32-unknown-unknown"]);
+    apply(&mut fetch);
+    run_step("fetch the standard library's dependencies", &mut fetch)
 }
 
 /// Sets what makes `cargo build` (run by trunk) use the page toolchain and its flags.
