@@ -65,19 +65,7 @@ async fn every_transport_carries_a_dht_round_trip() {
     init_logs();
     let bootstrap = spawn_node(server_config(), &[]).await;
     for transport in ["tcp", "quic", "ws", "webrtc-direct"] {
-        // Known race (issue 14, open): rust-libp2p's WebRTC dialer (libp2p-webrtc-utils
-        // 0.5) fails a stream it is still reading when our listener's FIN_ACK arrives, about
-        // one run in eight under load. A retry is logged, so the race stays visible.
-        let attempts = if transport == "webrtc-direct" { 3 } else { 1 };
-        let mut outcome = Err(String::new());
-        for attempt in 1..=attempts {
-            outcome = round_trip(&bootstrap, transport).await;
-            match &outcome {
-                Ok(()) => break,
-                Err(why) => eprintln!("{transport}, attempt {attempt} of {attempts}: {why}"),
-            }
-        }
-        if let Err(why) = outcome {
+        if let Err(why) = round_trip(&bootstrap, transport).await {
             panic!("{transport}: {why}");
         }
     }

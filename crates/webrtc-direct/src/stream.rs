@@ -4,10 +4,13 @@
 //! - `close()` sends FIN and, when the remote is known to acknowledge (it sent a FIN_ACK
 //!   before on this connection), waits for the FIN_ACK, at most [`FIN_ACK_TIMEOUT`]. Peers
 //!   that never acknowledge (rust-libp2p's WebRTC) cost no wait at all.
-//! - A received FIN is answered with FIN_ACK as soon as the stream is polled, read or written.
-//! - Dropping a stream that was not closed sends RESET_STREAM and closes the channel; dropping
-//!   one whose FIN is not acknowledged yet hands its channel to the connection's
-//!   [`Streams`], which closes it on the FIN_ACK or after the timeout.
+//! - A received FIN is answered with FIN_ACK when the stream is next polled, read, written or
+//!   dropped, as soon as the connection's [`AckPolicy`] allows; a dropped stream that still
+//!   owes one lingers until it may send it (or the timeout).
+//! - Dropping a stream that was not closed sends RESET_STREAM and closes the channel, unless
+//!   the remote had finished (FIN): then it is a clean end and sends FIN. Dropping one whose
+//!   FIN is not acknowledged yet hands its channel to the connection's [`Streams`], which
+//!   closes it on the FIN_ACK, when the remote closes it, or after the timeout.
 
 mod io;
 mod linger;
@@ -23,6 +26,7 @@ use futures_timer::Delay;
 
 use crate::channel::DataChannel;
 use crate::frame::{self, Flag};
+pub use io::AckPolicy;
 use io::{Event, Io};
 pub use linger::{FIN_ACK_TIMEOUT, MAX_LINGERING};
 use linger::{Lingering, Shared};
@@ -37,23 +41,33 @@ const READ_BUFFER_LIMIT: usize = 64 * 1024;
 pub struct Streams<C: DataChannel> {
     shared: Shared<C>,
     lingering: Lingering<C>,
+    policy: AckPolicy,
 }
 
-impl<C: DataChannel> Default for Streams<C> {
-    fn default() -> Self {
+impl<C: DataChannel> Streams<C> {
+    /// The streams of a dialed connection ([`AckPolicy::AfterOwnFin`]).
+    pub fn dialer() -> Self {
+        Self::new(AckPolicy::AfterOwnFin)
+    }
+
+    /// The streams of an accepted connection ([`AckPolicy::OnlyToAckers`]).
+    pub fn listener() -> Self {
+        Self::new(AckPolicy::OnlyToAckers)
+    }
+
+    fn new(policy: AckPolicy) -> Self {
         let shared = Shared::new();
         Self {
             lingering: Lingering::new(shared.clone()),
             shared,
+            policy,
         }
     }
-}
 
-impl<C: DataChannel> Streams<C> {
     /// A stream over a freshly opened (or accepted) data channel.
     pub fn wrap(&self, channel: C) -> Stream<C> {
         Stream {
-            io: Some(Io::new(channel, self.shared.peer_acks.clone())),
+            io: Some(Io::new(channel, self.shared.peer_acks.clone(), self.policy)),
             read_buf: Vec::new(),
             read_pos: 0,
             close_wait: None,
@@ -220,7 +234,15 @@ impl<C: DataChannel> Drop for Stream<C> {
         let Some(mut io) = self.io.take() else {
             return;
         };
-        if io.state.fin_ack_due {
+        if io.state.write == WriteHalf::Open && io.state.read == ReadHalf::Finished {
+            // The remote finished and so did we: a clean end, not an abort. libp2p-kad drops
+            // its inbound streams this way after answering. A reset would close the channel
+            // now, and webrtc-rs drops what the remote has received but not yet read when a
+            // channel closes: the answer would be lost. So FIN, and linger like a close.
+            io.send_flag_now(Flag::Fin);
+            io.state.write = WriteHalf::FinSent;
+        }
+        if io.state.fin_ack_due && io.may_ack() {
             io.send_flag_now(Flag::FinAck);
             io.state.fin_ack_due = false;
         }

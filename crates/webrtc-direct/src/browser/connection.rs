@@ -171,7 +171,7 @@ impl libp2p::core::Transport for Transport {
                         hooks,
                         opening: None,
                     }),
-                    streams: Streams::default(),
+                    streams: Streams::dialer(),
                 },
             ))
         };

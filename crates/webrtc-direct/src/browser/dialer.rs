@@ -233,7 +233,7 @@ pub(crate) async fn handshake(
         .ok_or(DialError::Sdp(
             "no sha-256 fingerprint in the local description",
         ))?;
-    let streams = Streams::default();
+    let streams = Streams::dialer();
     let stream = streams.wrap(noise_channel);
     let noise = libp2p::noise::Config::new(keypair)?.with_prologue(prologue(local, certhash));
     let info = noise

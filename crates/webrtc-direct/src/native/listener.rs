@@ -297,7 +297,7 @@ async fn handshake(
     let der = pc.sctp().transport().get_remote_certificate().await;
     let client = Fingerprint(sha256(&der));
     let server = config.certificate.fingerprint();
-    let streams = Streams::default();
+    let streams = Streams::listener();
     let stream = streams.wrap(RtcChannel::new(raw));
     let noise =
         libp2p::noise::Config::new(&config.keypair)?.with_prologue(prologue(client, server));

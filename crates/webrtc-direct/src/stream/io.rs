@@ -27,20 +27,46 @@ pub(crate) struct Io<C> {
     /// Set for the whole connection once the remote sent any FIN_ACK: it is an implementation
     /// that acknowledges, so waiting for its FIN_ACK on close costs no timeout.
     pub(crate) peer_acks: Arc<AtomicBool>,
+    /// When we acknowledge a peer not yet known to speak FIN_ACK.
+    pub(crate) policy: AckPolicy,
+}
+
+/// When a FIN is acknowledged to a peer that has not yet shown it speaks FIN_ACK.
+///
+/// rust-libp2p's WebRTC (libp2p-webrtc-utils 0.5, in today's native dialers) fails a stream
+/// with `UnknownEnumValue(3)` on a FIN_ACK, and its webrtc-rs logs `stream 0 not found` for one
+/// that arrives after it closed the channel. A peer that acknowledged one of our FINs (js-libp2p,
+/// go-libp2p, our own dialer and listener) gets its acknowledgements at once under both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// Acknowledge once our own write half is closed too: such a peer has read everything we
+    /// sent by then. For dialers, which meet listeners of every implementation.
+    AfterOwnFin,
+    /// Acknowledge only once the peer has sent a FIN_ACK itself: a peer that never does is
+    /// never sent one. For our listener, so that rust-libp2p dialers never see one; our own
+    /// dialer acknowledges first (`AfterOwnFin`), so the two never wait on each other.
+    OnlyToAckers,
 }
 
 impl<C: DataChannel> Io<C> {
-    pub(crate) fn new(channel: C, peer_acks: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(channel: C, peer_acks: Arc<AtomicBool>, policy: AckPolicy) -> Self {
         Self {
             channel,
             decoder: Decoder::default(),
             state: State::default(),
             peer_acks,
+            policy,
         }
     }
 
     pub(crate) fn peer_acks(&self) -> bool {
         self.peer_acks.load(Ordering::Relaxed)
+    }
+
+    /// True when an owed FIN_ACK may go now (see [`AckPolicy`]).
+    pub(crate) fn may_ack(&self) -> bool {
+        self.peer_acks()
+            || (self.policy == AckPolicy::AfterOwnFin && self.state.write != WriteHalf::Open)
     }
 
     /// Receives and applies the next frame.
@@ -72,17 +98,10 @@ impl<C: DataChannel> Io<C> {
         }
     }
 
-    /// Sends the FIN_ACK we owe, if any and if it is time. Pending only while the send buffer
-    /// is full.
-    ///
-    /// rust-libp2p's WebRTC (libp2p-webrtc-utils 0.5, in today's pages and native dialers)
-    /// fails a stream's read with `UnknownEnumValue(3)` on a FIN_ACK. So until the remote has
-    /// shown it speaks FIN_ACK (it acknowledged one of our FINs), the acknowledgement waits
-    /// until our own write half is closed: such a peer has then read everything we sent, and
-    /// a FIN_ACK-waiting peer (js-libp2p) still gets it no later than our answer.
+    /// Sends the FIN_ACK we owe, if any and if the [`AckPolicy`] allows it now. Pending only
+    /// while the send buffer is full.
     pub(crate) fn poll_ack(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let now = self.peer_acks() || self.state.write != WriteHalf::Open;
-        if self.state.fin_ack_due && now {
+        if self.state.fin_ack_due && self.may_ack() {
             ready!(self.channel.poll_ready(cx))?;
             self.channel.send(frame::encode(Some(Flag::FinAck), &[]))?;
             self.state.fin_ack_due = false;

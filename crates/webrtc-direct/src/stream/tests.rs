@@ -130,7 +130,7 @@ async fn settle(a: &mut Streams<Pipe>, b: &mut Streams<Pipe>) {
 
 #[test]
 fn request_response_closes_both_ways_with_fin_acks() {
-    let (mut a_streams, mut b_streams) = (Streams::default(), Streams::default());
+    let (mut a_streams, mut b_streams) = (Streams::dialer(), Streams::listener());
     let (a_end, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
     let (mut a, mut b) = (a_streams.wrap(a_end), b_streams.wrap(b_end));
     block_on(async {
@@ -152,17 +152,89 @@ fn request_response_closes_both_ways_with_fin_acks() {
         assert_eq!(request, b"request");
         assert_eq!(reply, b"reply");
     });
-    // Each side acknowledged the other's FIN (after its own FIN, as neither knew yet that
-    // the other speaks FIN_ACK); the dropped streams take the acknowledgements in, then close.
+    // The dialer acknowledged the listener's FIN after its own; the listener, which answers
+    // only peers that acknowledge, then acknowledged the dialer's. The dropped streams take
+    // the acknowledgements in, then close.
     drop((a, b));
     block_on(settle(&mut a_streams, &mut b_streams));
     assert!(a_streams.peer_acks() && b_streams.peer_acks());
     assert!(is_closed(&wire));
 }
 
+/// The flags of every frame that reached `end` of the wire.
+fn flags_received(wire: &Arc<Mutex<Wire>>, end: usize) -> Vec<Option<Flag>> {
+    let mut decoder = frame::Decoder::default();
+    for message in wire.lock().expect("lock").ends[end].inbox.drain(..) {
+        decoder.push(&message);
+    }
+    std::iter::from_fn(|| decoder.next_frame().expect("valid frames"))
+        .map(|frame| frame.flag)
+        .collect()
+}
+
+#[test]
+fn a_listener_never_sends_fin_ack_to_a_peer_that_never_sent_one() {
+    // The remote end is driven by hand as rust-libp2p's WebRTC does it: a request closed with
+    // FIN, never a FIN_ACK, and the channel closed once the answer is read.
+    let mut streams = Streams::listener();
+    let (mut remote, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
+    let mut b = streams.wrap(b_end);
+    remote.send(frame::encode(None, b"request")).expect("send");
+    remote
+        .send(frame::encode(Some(Flag::Fin), &[]))
+        .expect("send");
+    block_on(async {
+        let mut request = Vec::new();
+        b.read_to_end(&mut request).await.expect("read");
+        assert_eq!(request, b"request");
+        b.write_all(b"reply").await.expect("write");
+        b.close().await.expect("close");
+    });
+    drop(b);
+    assert_eq!(flags_received(&wire, 0), [None, Some(Flag::Fin)]);
+    remote.close();
+    block_on(future::poll_fn(|cx| match streams.poll_closing(cx) {
+        0 => Poll::Ready(()),
+        _ => Poll::Pending,
+    }));
+    assert!(flags_received(&wire, 0).is_empty(), "no FIN_ACK, ever");
+}
+
+#[test]
+fn an_answer_dropped_after_the_remote_finished_ends_with_fin_and_keeps_the_channel_open() {
+    // libp2p-kad answers on an inbound stream, sees the requester's FIN and drops the stream
+    // without closing it. A reset would close the channel at once, and webrtc-rs loses what
+    // the requester has received but not read yet: the answer must be followed by FIN, and
+    // the channel close must wait for the requester.
+    let mut streams = Streams::listener();
+    let (mut remote, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
+    let mut b = streams.wrap(b_end);
+    remote.send(frame::encode(None, b"request")).expect("send");
+    remote
+        .send(frame::encode(Some(Flag::Fin), &[]))
+        .expect("send");
+    block_on(async {
+        let mut request = Vec::new();
+        b.read_to_end(&mut request).await.expect("read");
+        b.write_all(b"answer").await.expect("write");
+    });
+    drop(b);
+    assert_eq!(flags_received(&wire, 0), [None, Some(Flag::Fin)]);
+    block_on(future::poll_fn(|cx| {
+        assert_eq!(streams.poll_closing(cx), 1);
+        Poll::Ready(())
+    }));
+    assert!(!is_closed(&wire), "the channel waits for the requester");
+    remote.close();
+    block_on(future::poll_fn(|cx| match streams.poll_closing(cx) {
+        0 => Poll::Ready(()),
+        _ => Poll::Pending,
+    }));
+}
+
 #[test]
 fn a_value_of_64_kib_crosses_intact_in_frames_the_remote_takes() {
-    let streams = Streams::default();
+    let streams = Streams::dialer();
     let (a_end, b_end, wire) = pipe(1200);
     let (mut a, mut b) = (streams.wrap(a_end), streams.wrap(b_end));
     let value: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
@@ -184,7 +256,7 @@ fn a_value_of_64_kib_crosses_intact_in_frames_the_remote_takes() {
 
 #[test]
 fn a_stream_dropped_without_close_resets_the_remote_reader() {
-    let streams = Streams::default();
+    let streams = Streams::dialer();
     let (a_end, b_end, _wire) = pipe(frame::MAX_MESSAGE_SIZE);
     let (mut a, mut b) = (streams.wrap(a_end), streams.wrap(b_end));
     block_on(async {
@@ -199,7 +271,7 @@ fn a_stream_dropped_without_close_resets_the_remote_reader() {
 
 #[test]
 fn stop_sending_fails_the_remote_writer() {
-    let streams = Streams::default();
+    let streams = Streams::dialer();
     let (a_end, b_end, _wire) = pipe(frame::MAX_MESSAGE_SIZE);
     let (mut a, mut b) = (streams.wrap(a_end), streams.wrap(b_end));
     b.io().send_flag_now(Flag::StopSending);
@@ -210,7 +282,7 @@ fn stop_sending_fails_the_remote_writer() {
 
 #[test]
 fn a_dropped_stream_lingers_until_its_fin_ack_then_closes() {
-    let (mut a_streams, mut b_streams) = (Streams::default(), Streams::default());
+    let (mut a_streams, mut b_streams) = (Streams::dialer(), Streams::dialer());
     let (a_end, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
     let (mut a, mut b) = (a_streams.wrap(a_end), b_streams.wrap(b_end));
     block_on(async {
@@ -233,7 +305,7 @@ fn a_dropped_stream_lingers_until_its_fin_ack_then_closes() {
 
 #[test]
 fn a_close_waits_for_the_fin_ack_of_a_peer_that_acks_but_not_forever() {
-    let streams = Streams::default();
+    let streams = Streams::dialer();
     let (a_end, b_end, _wire) = pipe(frame::MAX_MESSAGE_SIZE);
     let (mut a, b) = (streams.wrap(a_end), streams.wrap(b_end));
     // The peer acknowledged before, then goes silent: the close gives up after the timeout.
@@ -253,7 +325,7 @@ fn a_close_waits_for_the_fin_ack_of_a_peer_that_acks_but_not_forever() {
 
 #[test]
 fn many_short_streams_both_ways_leave_nothing_half_open() {
-    let (mut a_streams, mut b_streams) = (Streams::default(), Streams::default());
+    let (mut a_streams, mut b_streams) = (Streams::dialer(), Streams::listener());
     let mut wires = Vec::new();
     block_on(async {
         for round in 0..200u32 {
