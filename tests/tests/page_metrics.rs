@@ -63,7 +63,7 @@ async fn the_metrics_panel_shows_traffic_rtt_connections_and_dht_latency() {
         "bandwidth totals: {bandwidth:?}"
     );
 
-    // The page pings the bootstrap node every 5 s.
+    // The page pings the bootstrap node as soon as it connects (then every 15 s).
     let rtt = page
         .wait_attr("chart-rtt", "data-latest-rtt-ms", "a ping RTT", |v| {
             v.parse::<f64>().is_ok_and(|ms| ms >= 0.0)

@@ -77,10 +77,12 @@ impl NodeOptions {
             relay_server: None,
             rendezvous_server: None,
             rendezvous: RendezvousConfig::in_namespace(BROWSER_NAMESPACE),
-            // A browser learns of a closed WebRTC connection only when a stream on it fails:
-            // frequent, short pings notice a vanished or resetting node within seconds.
-            ping_interval: Duration::from_secs(5),
-            ping_timeout: Duration::from_secs(5),
+            // Not for liveness any more: our WebRTC-direct transport sees a vanished node from
+            // the browser's ICE state (about 6 s after a kill -9), WebSocket from the socket.
+            // The ping gives the RTT shown in the page, and finds a WebSocket whose server
+            // vanished without a reset (no FIN or RST reaches the page) within 25 s.
+            ping_interval: Duration::from_secs(15),
+            ping_timeout: Duration::from_secs(10),
             agent_version: format!("{BROWSER_AGENT}{}", env!("CARGO_PKG_VERSION")),
             ..Config::default()
         };

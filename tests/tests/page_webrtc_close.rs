@@ -1,0 +1,66 @@
+//! A page joined over WebRTC-direct when its node dies (issue 14): the transport itself must
+//! notice the closed connection, without the page's ping, and the page must come back.
+//!
+//! Needs the built page and chromedriver, like `page.rs`; skips without them unless
+//! `WEBKAD_REQUIRE_BROWSER` is set.
+
+use std::time::{Duration, Instant};
+
+use webkad_tests::{free_port, serve_page, webdriver::page_ready};
+
+/// The page pings every 15 s with a 10 s timeout (`crates/browser/src/options.rs`): a close
+/// found by a ping comes 10 to 25 s after the node died. Anything sooner is the transport
+/// (Chromium's ICE state turns `disconnected` about 6 s after the node's last packet).
+const PING_WOULD_TAKE: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reloads() {
+    let Some(web_dir) = page_ready() else { return };
+    let data = tempfile::tempdir().expect("data dir");
+    let data_dir = data.path().to_str().expect("utf-8 path");
+    let flags = ["--data-dir", data_dir];
+    let port = free_port();
+    let node = serve_page(&web_dir, port, &flags).await;
+    let node_id = node.peer_id.clone();
+    let driver = webkad_tests::webdriver::Chromedriver::start().await;
+    let page = driver.session(&[]).await;
+    page.goto(&format!("http://127.0.0.1:{port}/?transport=webrtc-direct"))
+        .await;
+    page.wait_joined().await;
+    assert_eq!(page.text("transport").await, "webrtc-direct");
+
+    // kill -9: no goodbye of any kind reaches the page (dropping the process kills it).
+    let disconnects = |log: &str| log.matches("disconnected from").count();
+    let before = disconnects(&page.text("log").await);
+    let killed = Instant::now();
+    drop(node);
+    page.wait_text("log", "the page's transport noticing the close", |log| {
+        disconnects(log) > before
+    })
+    .await;
+    let noticed = killed.elapsed();
+    eprintln!("WebRTC-direct close noticed {noticed:?} after kill -9");
+    assert!(
+        noticed < PING_WOULD_TAKE,
+        "noticed after {noticed:?}: only a ping could have found it"
+    );
+
+    // Back with the same data dir (same identity and certificate): the page rejoins alone.
+    let node = serve_page(&web_dir, port, &flags).await;
+    assert_eq!(node.peer_id, node_id, "the same node is back");
+    page.wait_joined().await;
+    assert_eq!(page.text("transport").await, "webrtc-direct");
+
+    // A reload: the old connection must not hold up the new one.
+    let reloaded = Instant::now();
+    page.client.refresh().await.expect("reload");
+    page.wait_joined().await;
+    eprintln!(
+        "reload to joined over {}: {:?}",
+        page.text("transport").await,
+        reloaded.elapsed()
+    );
+    assert_eq!(page.text("transport").await, "webrtc-direct");
+    page.close().await;
+    drop(node);
+}
