@@ -24,8 +24,9 @@ const PUBLISH_RETRIES = 5; // "no peer has joined" right after joining: the mesh
 const RESERVE_FIRST_MS = 1_000;
 const RESERVE_MAX_MS = 10_000;
 // How long after losing the bootstrap a refused redial ("already connected") means the
-// old connection is stuck rather than about to be noticed closed (the ping interval is 15 s).
-const STUCK_MS = 16_000;
+// old connection is stuck rather than about to be noticed closed: WebRTC-direct's ICE state
+// takes about 6 s, a silent WebSocket its next ping (every 15 s, 10 s timeout).
+const STUCK_MS = 26_000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -262,12 +263,6 @@ function join(first) {
       setStatus("connecting", n > 1 ? `${verb} (attempt ${n})…` : again ? "disconnected — reconnecting…" : "connecting…");
       try {
         const addrs = forOrigin(await bootstrapAddrs(n === 1 && first ? first : fetchBootstrap()));
-        if (again && (await stuckOnWebrtc())) {
-          // The WebRTC transport never notices a connection that died: the node would
-          // refuse to redial the bootstrap ("already connected") and keep querying a dead
-          // peer. Start a fresh node, with the same identity.
-          await replaceNode(`the old webrtc-direct connection to ${short(state.bootstrapPeer)} is dead`);
-        }
         log(`dialing ${prefer} first (${addrs.length} addresses offered)`);
         setStatus("connecting", `${verb}: dialing ${prefer} first…`);
         state.dialing = true;
@@ -279,8 +274,9 @@ function join(first) {
         const stuck = /already connected/i.test(message(e));
         log(`attempt ${n} failed: ${stuck ? "this node still counts its old connection to the bootstrap" : message(e)}`, "err");
         // The node still counts a connection the bootstrap no longer has and refuses to
-        // dial it again. Over WebSocket it notices at its next ping (a failed write): wait
-        // for that, then start a fresh node.
+        // dial it again. WebRTC-direct notices from the ICE state (about 6 s), WebSocket
+        // from the socket or at its next ping: a disconnect wakes the countdown; past
+        // STUCK_MS, start a fresh node.
         if (stuck && performance.now() - state.lostAt >= STUCK_MS) {
           if (await replaceNode(`the old ${state.transport} connection is stuck`)) continue;
         }
@@ -378,13 +374,6 @@ async function probe() {
   } finally {
     state.probing = false;
   }
-}
-
-/** Whether the node still lists the lost bootstrap as connected over WebRTC-direct (or is gone). */
-async function stuckOnWebrtc() {
-  if (state.transport !== "webrtc-direct") return false;
-  const peers = await state.node.peers().catch(() => null);
-  return !peers || peers.some((p) => p.peer_id === state.bootstrapPeer && p.transport === "webrtc-direct");
 }
 
 /** Stops the node and starts another (same identity unless ephemeral). */
@@ -1101,20 +1090,6 @@ function fail(text) {
   log(text, "err");
 }
 
-// libp2p-webrtc-websys 0.5 drops a data channel's Rust callbacks when its stream ends but
-// leaves them installed on the RTCDataChannel; a late `message`/`close` event then calls a
-// freed closure and wasm-bindgen throws this. The stream is gone on our side already, so
-// nothing is lost: the event had no one left to tell. Keep it out of the console, and count
-// it (`data-stale-callbacks` on the status) so tests can see it is contained.
-const STALE_CALLBACK = "closure invoked recursively or after being dropped";
-function containStale(event, text) {
-  if (!String(text ?? "").includes(STALE_CALLBACK)) return;
-  event.preventDefault();
-  event.stopImmediatePropagation();
-  ui.status.dataset.staleCallbacks = String(Number(ui.status.dataset.staleCallbacks ?? 0) + 1);
-}
-addEventListener("error", (event) => containStale(event, event.message || event.error?.message));
-addEventListener("unhandledrejection", (event) => containStale(event, event.reason?.message ?? event.reason));
 addEventListener("error", (event) => {
   if (!state.node) fail(`error: the node did not load: ${(event.message || "unknown error").replace(/^Uncaught /, "")}`);
 });

@@ -136,7 +136,7 @@ async fn the_page_joins_stores_reloads_and_rejoins_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn over_webrtc_direct_the_page_joins_stores_and_keeps_stale_callbacks_quiet() {
+async fn over_webrtc_direct_the_page_joins_stores_and_stays_joined() {
     let Some(web_dir) = page_ready() else { return };
     let port = free_port();
     let node = serve_page(&web_dir, port, &["--ephemeral"]).await;
@@ -159,15 +159,10 @@ async fn over_webrtc_direct_the_page_joins_stores_and_keeps_stale_callbacks_quie
     .await;
     let got = webkad(&["get", "rtc-key", "--bootstrap", &boot]).await;
     assert_eq!(got.stdout.trim(), "over webrtc", "{}", got.stderr);
-    // Pings and identify open and close streams: the late data-channel events that hit
-    // libp2p-webrtc-websys' dropped callbacks come now. The page swallows exactly those
-    // (counted, kept out of the console) and goes on working.
+    // Identify, Kademlia and rendezvous open and close streams meanwhile; the connection
+    // and the page go on working (libp2p-webrtc-websys, replaced by our dialer, threw
+    // `closure invoked recursively or after being dropped` from late data-channel events).
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
-    let stale = page.attr("status", "data-stale-callbacks").await;
-    eprintln!(
-        "stale WebRTC callbacks contained: {}",
-        stale.as_deref().unwrap_or("0")
-    );
     let status = page.text("status").await;
     assert!(status.contains("joined"), "still joined: {status}");
     page.submit(&[("get-key", "rtc-key")], "get-btn", |r| {

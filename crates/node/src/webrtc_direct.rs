@@ -37,8 +37,10 @@ impl WebRtcDirect {
             certificate: ours,
             limits: Limits::default(),
         };
-        // The gate stays while pages run libp2p-webrtc-websys, which installs its data-channel
-        // handler only after noise (see webrtc_gate.rs).
+        // The gate stays for rust-libp2p's native dialer (libp2p-webrtc 0.10: our one-shot
+        // commands and other Rust nodes), which installs its data-channel handler only after
+        // noise (see webrtc_gate.rs). Our page and js-libp2p open a stream at once, which
+        // opens the gate, so it costs them nothing.
         let inbound = Listener::new(config)
             .map(|(peer, conn), _| (peer, StreamMuxerBox::new(GatedOutbound::new(conn))))
             .boxed();

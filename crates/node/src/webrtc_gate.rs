@@ -1,12 +1,15 @@
 //! Holds back this node's first streams on an accepted WebRTC-direct connection until the
 //! browser is ready to accept them.
 //!
-//! A browser (libp2p-webrtc-websys 0.5) installs its handler for incoming data channels only
-//! after its side of the noise handshake has finished. This node finishes first and at once
-//! opens identify, ping and gossipsub streams; data channels that reach the browser before
-//! its handler exist are never answered, and each of those protocols stalls until its
-//! 10 s negotiation timeout (a page joined a room 10 s late). The browser's first own stream
-//! proves its handler is in place, so outbound streams wait for it, or for [`MAX_HOLD`].
+//! rust-libp2p's WebRTC dialer (libp2p-webrtc 0.10, which our one-shot commands use; the
+//! page's libp2p-webrtc-websys did the same until our own dialer replaced it) installs its
+//! handler for incoming data channels only after its side of the noise handshake has
+//! finished. This node finishes first and at once opens identify, ping and gossipsub
+//! streams; data channels that reach the dialer before its handler exists are never
+//! answered, and each of those protocols stalls until its 10 s negotiation timeout. The
+//! dialer's first own stream proves its handler is in place, so outbound streams wait for
+//! it, or for [`MAX_HOLD`]. Our page and js-libp2p install theirs before the handshake and
+//! open a stream at once, so the gate opens for them without a wait.
 
 use std::{
     pin::Pin,
