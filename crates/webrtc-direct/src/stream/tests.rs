@@ -172,31 +172,57 @@ fn flags_received(wire: &Arc<Mutex<Wire>>, end: usize) -> Vec<Option<Flag>> {
         .collect()
 }
 
-#[test]
-fn a_listener_never_sends_fin_ack_to_a_peer_that_never_sent_one() {
-    // The remote end is driven by hand as rust-libp2p's WebRTC does it: a request closed with
-    // FIN, never a FIN_ACK, and the channel closed once the answer is read.
-    let mut streams = Streams::listener();
-    let (mut remote, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
-    let mut b = streams.wrap(b_end);
+/// A listener's stream that read a request closed with FIN from a remote end driven by hand
+/// as rust-libp2p's WebRTC does it (never a FIN_ACK), and wrote `answer`.
+struct Answered {
+    streams: Streams<Pipe>,
+    remote: Pipe,
+    stream: Stream<Pipe>,
+    wire: Arc<Mutex<Wire>>,
+}
+
+fn answered(answer: &[u8]) -> Answered {
+    let streams = Streams::listener();
+    let (mut remote, end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
+    let mut stream = streams.wrap(end);
     remote.send(frame::encode(None, b"request")).expect("send");
-    remote
-        .send(frame::encode(Some(Flag::Fin), &[]))
-        .expect("send");
+    let fin = frame::encode(Some(Flag::Fin), &[]);
+    remote.send(fin).expect("send");
     block_on(async {
         let mut request = Vec::new();
-        b.read_to_end(&mut request).await.expect("read");
+        stream.read_to_end(&mut request).await.expect("read");
         assert_eq!(request, b"request");
-        b.write_all(b"reply").await.expect("write");
-        b.close().await.expect("close");
+        stream.write_all(answer).await.expect("write");
     });
-    drop(b);
-    assert_eq!(flags_received(&wire, 0), [None, Some(Flag::Fin)]);
-    remote.close();
+    Answered {
+        streams,
+        remote,
+        stream,
+        wire,
+    }
+}
+
+/// Polls the lingering closes until none is left.
+fn settle_one(streams: &mut Streams<Pipe>) {
     block_on(future::poll_fn(|cx| match streams.poll_closing(cx) {
         0 => Poll::Ready(()),
         _ => Poll::Pending,
     }));
+}
+
+#[test]
+fn a_listener_never_sends_fin_ack_to_a_peer_that_never_sent_one() {
+    let Answered {
+        mut streams,
+        mut remote,
+        mut stream,
+        wire,
+    } = answered(b"reply");
+    block_on(stream.close()).expect("close");
+    drop(stream);
+    assert_eq!(flags_received(&wire, 0), [None, Some(Flag::Fin)]);
+    remote.close();
+    settle_one(&mut streams);
     assert!(flags_received(&wire, 0).is_empty(), "no FIN_ACK, ever");
 }
 
@@ -206,19 +232,13 @@ fn an_answer_dropped_after_the_remote_finished_ends_with_fin_and_keeps_the_chann
     // without closing it. A reset would close the channel at once, and webrtc-rs loses what
     // the requester has received but not read yet: the answer must be followed by FIN, and
     // the channel close must wait for the requester.
-    let mut streams = Streams::listener();
-    let (mut remote, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
-    let mut b = streams.wrap(b_end);
-    remote.send(frame::encode(None, b"request")).expect("send");
-    remote
-        .send(frame::encode(Some(Flag::Fin), &[]))
-        .expect("send");
-    block_on(async {
-        let mut request = Vec::new();
-        b.read_to_end(&mut request).await.expect("read");
-        b.write_all(b"answer").await.expect("write");
-    });
-    drop(b);
+    let Answered {
+        mut streams,
+        mut remote,
+        stream,
+        wire,
+    } = answered(b"answer");
+    drop(stream);
     assert_eq!(flags_received(&wire, 0), [None, Some(Flag::Fin)]);
     block_on(future::poll_fn(|cx| {
         assert_eq!(streams.poll_closing(cx), 1);
@@ -226,10 +246,7 @@ fn an_answer_dropped_after_the_remote_finished_ends_with_fin_and_keeps_the_chann
     }));
     assert!(!is_closed(&wire), "the channel waits for the requester");
     remote.close();
-    block_on(future::poll_fn(|cx| match streams.poll_closing(cx) {
-        0 => Poll::Ready(()),
-        _ => Poll::Pending,
-    }));
+    settle_one(&mut streams);
 }
 
 #[test]
