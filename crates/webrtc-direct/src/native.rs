@@ -13,6 +13,7 @@
 pub mod certificate;
 pub mod channel;
 pub mod connection;
+mod interfaces;
 pub mod listener;
 pub mod mux;
 pub mod sdp;

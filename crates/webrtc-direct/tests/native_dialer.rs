@@ -58,15 +58,51 @@ async fn listen(swarm: &mut Swarm<ping::Behaviour>) -> Multiaddr {
     }
 }
 
-#[tokio::test]
-async fn the_rust_libp2p_v1_dialer_connects_and_pings_both_ways() {
+fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+#[tokio::test]
+async fn the_rust_libp2p_v1_dialer_connects_and_pings_both_ways() {
+    init_logs();
     let mut listener = listener_swarm();
-    let mut dialer = dialer_swarm();
     let address = listen(&mut listener).await;
+    pings_both_ways(listener, address).await;
+}
+
+#[tokio::test]
+async fn a_wildcard_listener_reports_its_interface_addresses_and_is_reached_on_one() {
+    init_logs();
+    let mut listener = listener_swarm();
+    listener
+        .listen_on("/ip4/0.0.0.0/udp/0/webrtc-direct".parse().expect("addr"))
+        .expect("listen");
+    let loopback = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = listener.select_next_some().await {
+                let text = address.to_string();
+                assert!(
+                    !text.starts_with("/ip4/0.0.0.0/"),
+                    "wildcard reported: {text}"
+                );
+                assert!(text.contains("/certhash/"), "{text}");
+                if text.starts_with("/ip4/127.0.0.1/") {
+                    return address;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the loopback interface's address is reported");
+    pings_both_ways(listener, loopback).await;
+}
+
+/// Dials `address` of `listener` with rust-libp2p's dialer; both sides ping twice.
+async fn pings_both_ways(mut listener: Swarm<ping::Behaviour>, address: Multiaddr) {
+    let mut dialer = dialer_swarm();
     listen(&mut dialer).await;
     let listener_id = *listener.local_peer_id();
     dialer
@@ -110,10 +146,7 @@ async fn a_dialer_that_vanishes_is_seen_gone_within_seconds() {
 /// Connects a rust-libp2p dialer, makes it leave (closing its connection, or vanishing), and
 /// checks the listener reports the connection closed within `bound`.
 async fn dialer_leaves(gracefully: bool, bound: Duration) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_logs();
     let mut listener = listener_swarm();
     let mut dialer = dialer_swarm();
     let address = listen(&mut listener).await;

@@ -35,6 +35,7 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use super::certificate::Certificate;
 use super::channel::RtcChannel;
 use super::connection::{Connection, ConnectionError, Hooks, create_channel, opened};
+use super::interfaces::{Change, Interfaces};
 use super::mux::{Attempt, Limits, UdpMux};
 use super::sdp;
 use crate::noise::{Fingerprint, prologue};
@@ -55,6 +56,9 @@ pub enum ListenError {
     /// The handshake did not finish within the limit.
     #[error("handshake took longer than {0:?}")]
     Timeout(std::time::Duration),
+    /// The interface addresses of a wildcard listener cannot be watched.
+    #[error("cannot watch the interface addresses: {0}")]
+    Interfaces(std::io::Error),
 }
 
 /// What the listener needs.
@@ -73,6 +77,8 @@ struct Active {
     mux: Arc<UdpMux>,
     attempts: mpsc::Receiver<Attempt>,
     address: Multiaddr,
+    /// For a wildcard bind: its interface addresses, reported instead of `address`.
+    interfaces: Option<Interfaces>,
     announced: bool,
 }
 
@@ -138,6 +144,8 @@ impl Transport for Listener {
         };
         let (mux, attempts) = UdpMux::bind(socket, self.config.limits.clone())
             .map_err(|error| TransportError::Other(error.into()))?;
+        let interfaces = Interfaces::watch(mux.local_addr())
+            .map_err(|error| TransportError::Other(ListenError::Interfaces(error)))?;
         let address = listen_multiaddr(mux.local_addr(), self.config.certificate.fingerprint());
         tracing::info!(%address, "WebRTC-direct listening");
         self.active.push(Active {
@@ -145,6 +153,7 @@ impl Transport for Listener {
             mux,
             attempts,
             address,
+            interfaces,
             announced: false,
         });
         Ok(())
@@ -180,7 +189,22 @@ impl Transport for Listener {
         }
         let config = self.config.clone();
         for active in &mut self.active {
-            if !active.announced {
+            if let Some(interfaces) = active.interfaces.as_mut() {
+                if let Poll::Ready(change) = interfaces.poll_change(cx) {
+                    let fingerprint = config.certificate.fingerprint();
+                    let listener_id = active.id;
+                    return Poll::Ready(match change {
+                        Change::Up(addr) => TransportEvent::NewAddress {
+                            listener_id,
+                            listen_addr: listen_multiaddr(addr, fingerprint),
+                        },
+                        Change::Down(addr) => TransportEvent::AddressExpired {
+                            listener_id,
+                            listen_addr: listen_multiaddr(addr, fingerprint),
+                        },
+                    });
+                }
+            } else if !active.announced {
                 active.announced = true;
                 return Poll::Ready(TransportEvent::NewAddress {
                     listener_id: active.id,
