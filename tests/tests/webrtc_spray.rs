@@ -136,3 +136,44 @@ async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
     // refusals at the limits are certain.
     assert!(refused > 0.0, "the spray shows in /metrics");
 }
+
+/// The attempt bounds are `webkad serve` flags: with `--webrtc-max-pending-per-ip 2`, five
+/// fresh ufrags from one address leave two attempts in flight and three refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_attempt_bounds_are_flags() {
+    let mut args = vec![
+        "--ephemeral",
+        "--http",
+        "127.0.0.1:0",
+        "--webrtc-max-pending-per-ip",
+        "2",
+    ];
+    args.extend(LOOPBACK_LISTEN);
+    let node = ServeProcess::start(&args).await;
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, udp_port(&node.addr("webrtc-direct"))));
+    let from = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 9), 0)).expect("bind");
+    for i in 0..5u8 {
+        let ufrag = format!("libp2p+webrtc+v1/flag{i}abcdefghijklmnopqrstuvwxyz0123456789");
+        let request = stun::binding_request(&format!("{ufrag}:{ufrag}"), [i; 12]);
+        from.send_to(&request, target).expect("send");
+    }
+    let http = node.http.clone().expect("http");
+    let needle = "webkad_webrtc_attempts_shed_total{reason=\"pending_per_ip\"} ";
+    let started = Instant::now();
+    let refused = loop {
+        let (_, scrape) = http_get(&format!("{http}/metrics")).await;
+        let refused: f64 = scrape
+            .lines()
+            .find_map(|line| line.strip_prefix(needle))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0);
+        if refused >= 3.0 || started.elapsed() > Duration::from_secs(5) {
+            break refused;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        refused, 3.0,
+        "three of five attempts over the per-IP bound of 2"
+    );
+}

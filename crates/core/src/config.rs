@@ -89,6 +89,30 @@ impl NatConfig {
     }
 }
 
+/// Bounds on the WebRTC-direct connection attempts a native listener holds: each is an
+/// unauthenticated STUN request for a new ICE ufrag, so a spray must not pile them up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebRtcAttemptLimits {
+    /// Attempts in flight at once, from everyone.
+    pub max_pending: usize,
+    /// Attempts in flight at once from one source IP.
+    pub max_pending_per_ip: usize,
+    /// How long an attempt may take to become a connection before it is dropped.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for WebRtcAttemptLimits {
+    /// 64 attempts, 8 per IP, 8 s: a browser completes ICE, DTLS, SCTP and noise in a few
+    /// round trips, so 8 s covers slow mobile links while a spray is forgotten quickly.
+    fn default() -> Self {
+        Self {
+            max_pending: 64,
+            max_pending_per_ip: 8,
+            handshake_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
 /// Limits of the circuit relay v2 server (native nodes only).
 ///
 /// libp2p's defaults (128 reservations, 2 minute / 128 KiB circuits) are made for a relay
@@ -276,6 +300,9 @@ pub struct Config {
     /// Inbound connections per remote IP address, established and in their handshake
     /// (`behaviour/ip_limits.rs`). Default 64 and 32: a NAT full of browsers shares one.
     pub ip_limits: crate::behaviour::ip_limits::IpLimitsConfig,
+    /// WebRTC-direct connection attempts a native listener holds (unauthenticated STUN
+    /// requests for a new ICE ufrag); see [`WebRtcAttemptLimits`].
+    pub webrtc_attempts: WebRtcAttemptLimits,
     /// Inbound Kademlia and direct-message requests per peer, each protocol its own token
     /// bucket (`behaviour/rate_limit.rs`); `None` limits nothing. Default 50 a second with
     /// bursts of 100: a page's join asks a server a few dozen times.
@@ -327,6 +354,7 @@ impl Default for Config {
                 max_established: Some(64),
                 max_pending: Some(32),
             },
+            webrtc_attempts: WebRtcAttemptLimits::default(),
             request_rate: Some(crate::behaviour::rate_limit::RequestRate {
                 per_second: 50,
                 burst: 100,

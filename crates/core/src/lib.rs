@@ -38,6 +38,7 @@ pub use behaviour::Behaviour;
 pub use client::{Client, PingTarget};
 pub use config::{
     Config, KadMode, NatConfig, RelayLimits, RendezvousConfig, RendezvousServerLimits, RoomsConfig,
+    WebRtcAttemptLimits,
 };
 pub use error::Error;
 pub use event::Event;

@@ -1,12 +1,14 @@
 //! `webkad serve` flags for the limits that were compiled in: connections, records, values,
-//! providers, rooms, direct messages, and the relay's and rendezvous server's rates and
-//! lifetimes. Each shows its default in `serve --help`; each can also be set in the
+//! providers, rooms, direct messages, the relay's and rendezvous server's rates and
+//! lifetimes, and WebRTC-direct's connection attempts. Each shows its default in `serve --help`; each can also be set in the
 //! `--config` file under the same name (see [`crate::config_file`]).
 
 use std::time::Duration;
 
 use clap::Args;
-use webkad_core::{Config, RelayLimits, RendezvousServerLimits, config as defaults};
+use webkad_core::{
+    Config, RelayLimits, RendezvousServerLimits, WebRtcAttemptLimits, config as defaults,
+};
 
 /// Limits of `webkad serve` (flattened into [`crate::cli::ServeArgs`]).
 #[derive(Debug, Clone, Args)]
@@ -60,6 +62,16 @@ pub struct LimitArgs {
     /// Rendezvous server: registrations one peer may hold.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub rendezvous_max_registrations_per_peer: u64,
+    /// WebRTC-direct: connection attempts (STUN requests for a new ICE ufrag) in flight at
+    /// once, from everyone.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub webrtc_max_pending: u64,
+    /// WebRTC-direct: connection attempts in flight at once from one IP address.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub webrtc_max_pending_per_ip: u64,
+    /// WebRTC-direct: seconds an attempt may take to become a connection.
+    #[arg(long, value_name = "SECS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webrtc_handshake_timeout: u64,
 }
 
 impl LimitArgs {
@@ -81,6 +93,11 @@ impl LimitArgs {
         if let Some(rendezvous) = config.rendezvous_server.as_mut() {
             self.apply_rendezvous(rendezvous);
         }
+        config.webrtc_attempts = WebRtcAttemptLimits {
+            max_pending: size(self.webrtc_max_pending),
+            max_pending_per_ip: size(self.webrtc_max_pending_per_ip),
+            handshake_timeout: Duration::from_secs(self.webrtc_handshake_timeout),
+        };
     }
 
     fn apply_relay(&self, relay: &mut RelayLimits) {

@@ -91,7 +91,7 @@ pub async fn build(
         )
         .map_err(err)?
         .with_quic()
-        .with_other_transport(|key| WebRtcDirect::new(key, certificate))
+        .with_other_transport(|key| WebRtcDirect::new(key, certificate, config.webrtc_attempts))
         .map_err(err)?
         .with_other_transport(|key| wss_transport(key, tls.as_ref(), &trusted))
         .map_err(err)?

@@ -14,6 +14,7 @@ use libp2p::core::multiaddr::{Multiaddr, Protocol};
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::core::transport::{Boxed, DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::{PeerId, Transport, identity::Keypair};
+use webkad_core::WebRtcAttemptLimits;
 use webkad_webrtc_direct::native::{Certificate, Config, Limits, Listener};
 
 use crate::webrtc_gate::GatedOutbound;
@@ -29,13 +30,21 @@ pub struct WebRtcDirect {
 
 impl WebRtcDirect {
     /// Our listener with `certificate`; native dials through libp2p-webrtc with the same one.
-    pub fn new(keypair: &Keypair, certificate: libp2p_webrtc::tokio::Certificate) -> Self {
+    pub fn new(
+        keypair: &Keypair,
+        certificate: libp2p_webrtc::tokio::Certificate,
+        attempts: WebRtcAttemptLimits,
+    ) -> Self {
         let ours = Certificate::from_pem(&certificate.serialize_pem())
             .expect("libp2p-webrtc's PEM is webrtc-rs's PEM");
         let config = Config {
             keypair: keypair.clone(),
             certificate: ours,
-            limits: Limits::default(),
+            limits: Limits {
+                max_pending: attempts.max_pending,
+                max_pending_per_ip: attempts.max_pending_per_ip,
+                handshake_timeout: attempts.handshake_timeout,
+            },
         };
         // The gate stays for rust-libp2p's native dialer (libp2p-webrtc 0.10: our one-shot
         // commands and other Rust nodes), which installs its data-channel handler only after
