@@ -68,6 +68,36 @@ pub(crate) struct Hooks {
     pub(crate) inbound: Rc<RefCell<Inbound>>,
     _on_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
     _on_state: Closure<dyn FnMut(web_sys::Event)>,
+    _on_transport: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+/// Marks the connection gone and wakes whoever waits on it.
+fn mark_gone(inbound: &RefCell<Inbound>) {
+    let mut inbound = inbound.borrow_mut();
+    inbound.gone = true;
+    if let Some(waker) = inbound.waker.take() {
+        waker.wake();
+    }
+}
+
+/// Watches the SCTP transport and the DTLS transport under it (`pc.sctp`, `.transport`):
+/// the remote's SCTP ABORT or DTLS close_notify closes them at once, while the connection's
+/// aggregate state waits for ICE to time out (about 6 s). Set once connected, when they
+/// exist; web-sys has no bindings for them, hence `Reflect`.
+fn watch_transports(pc: &RtcPeerConnection, handler: &JsValue) {
+    let Ok(sctp) = Reflect::get(pc, &"sctp".into()) else {
+        return;
+    };
+    if sctp.is_null() || sctp.is_undefined() {
+        return;
+    }
+    let _ = Reflect::set(&sctp, &"onstatechange".into(), handler);
+    if let Ok(dtls) = Reflect::get(&sctp, &"transport".into())
+        && !dtls.is_null()
+        && !dtls.is_undefined()
+    {
+        let _ = Reflect::set(&dtls, &"onstatechange".into(), handler);
+    }
 }
 
 fn install(pc: &RtcPeerConnection) -> Hooks {
@@ -87,21 +117,27 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
             }
         })
     };
+    let on_transport = {
+        let inbound = inbound.clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            let state = event
+                .target()
+                .and_then(|target| Reflect::get(&target, &"state".into()).ok())
+                .and_then(|state| state.as_string());
+            if matches!(state.as_deref(), Some("closed" | "failed")) {
+                mark_gone(&inbound);
+            }
+        })
+    };
     let on_state = {
         let (inbound, pc) = (inbound.clone(), pc.clone());
-        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            if matches!(
-                pc.connection_state(),
-                RtcPeerConnectionState::Failed
-                    | RtcPeerConnectionState::Disconnected
-                    | RtcPeerConnectionState::Closed
-            ) {
-                let mut inbound = inbound.borrow_mut();
-                inbound.gone = true;
-                if let Some(waker) = inbound.waker.take() {
-                    waker.wake();
-                }
-            }
+        let transport_handler: JsValue = on_transport.as_ref().clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| match pc.connection_state() {
+            RtcPeerConnectionState::Connected => watch_transports(&pc, &transport_handler),
+            RtcPeerConnectionState::Failed
+            | RtcPeerConnectionState::Disconnected
+            | RtcPeerConnectionState::Closed => mark_gone(&inbound),
+            _ => {}
         })
     };
     pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
@@ -110,6 +146,7 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
         inbound,
         _on_channel: on_channel,
         _on_state: on_state,
+        _on_transport: on_transport,
     }
 }
 
