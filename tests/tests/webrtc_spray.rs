@@ -56,6 +56,18 @@ async fn spray(pid: u32, target: SocketAddr, round: usize) -> usize {
     peak.max(open_fds(pid))
 }
 
+/// Eight fresh ufrags from each of eight loopback IPs: the default bound of 64 attempts,
+/// full.
+fn fill(target: SocketAddr) {
+    for i in 0..64usize {
+        let from = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8), 0));
+        let from = from.expect("bind a loopback source");
+        let ufrag = format!("libp2p+webrtc+v1/fill{i:05}abcdefghijklmnopqrstuvwxyz");
+        let request = stun::binding_request(&format!("{ufrag}:{ufrag}"), [i as u8; 12]);
+        from.send_to(&request, target).expect("send");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
     let mut command = Command::new("prlimit");
@@ -70,7 +82,11 @@ async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
     let baseline = open_fds(pid);
     let rss_before = rss_kib(pid);
 
-    // A legitimate client dials over WebRTC-direct while the spray runs.
+    // The spray's first 64 requests fill the bound on attempts in flight (8 IPs, 8 each);
+    // a legitimate client then dials over WebRTC-direct while the spray goes on, and gets
+    // in because its attempt evicts one of the busiest IP's.
+    fill(target);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let during = tokio::spawn({
         let webrtc = webrtc.clone();
         async move { webkad(&["ping", &webrtc]).await }
@@ -131,7 +147,9 @@ async fn a_stun_spray_of_fresh_ufrags_leaves_descriptors_at_baseline() {
     };
     let refused = shed("pending_total") + shed("pending_per_ip");
     let expired = shed("expired");
-    eprintln!("shed: {refused} refused at a limit, {expired} expired");
+    let evicted = shed("evicted");
+    eprintln!("shed: {refused} refused at a limit, {evicted} evicted, {expired} expired");
+    assert!(evicted > 0.0, "the client's attempt made room");
     // Whether an attempt ends by expiry or by its handshake giving up first is timing; the
     // refusals at the limits are certain.
     assert!(refused > 0.0, "the spray shows in /metrics");

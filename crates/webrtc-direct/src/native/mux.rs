@@ -5,12 +5,14 @@
 //! ([`Credentials`]), is a connection attempt. Attempts are what a remote
 //! can make us hold without proving anything, so they are bounded ([`Limits`]: in total and
 //! per source IP), expire after [`Limits::handshake_timeout`], and hold no socket (the ICE
-//! agents run with mDNS off and this mux as their only network). The first request of an
+//! agents run with mDNS off and this mux as their only network). When the total bound is
+//! full, an attempt from a quieter IP evicts the oldest of the busiest IP's, so a few
+//! spraying addresses cannot lock everyone else out. The first request of an
 //! attempt is kept and replayed to its agent, so no retransmission timer is waited on.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -188,6 +190,21 @@ impl UdpMux {
         if state.closed {
             return None;
         }
+        let Some(credentials) = Credentials::from_username(&usernames.local, &usernames.remote)
+        else {
+            tracing::debug!(%from, "binding request with an unknown handshake version or bad credentials");
+            return None;
+        };
+        // The listener takes attempts as they come; a full queue means it is behind.
+        let Ok(permit) = attempts.try_reserve() else {
+            SHED.add(Reason::PendingTotal, 1);
+            return None;
+        };
+        if state.pending.len() >= self.limits.max_pending
+            && from_ip < self.limits.max_pending_per_ip
+        {
+            evict_from_busiest(state, from_ip);
+        }
         let refused = if state.pending.len() >= self.limits.max_pending {
             Some(Reason::PendingTotal)
         } else if from_ip >= self.limits.max_pending_per_ip {
@@ -200,22 +217,15 @@ impl UdpMux {
             SHED.add(reason, 1);
             return None;
         }
-        let Some(credentials) = Credentials::from_username(&usernames.local, &usernames.remote)
-        else {
-            tracing::debug!(%from, "binding request with an unknown handshake version or bad credentials");
-            return None;
-        };
-        let attempt = Attempt { from, credentials };
-        if attempts.try_send(attempt).is_ok() {
-            state.pending.insert(
-                usernames.local,
-                Pending {
-                    from,
-                    since: Instant::now(),
-                    first: datagram.to_vec(),
-                },
-            );
-        }
+        permit.send(Attempt { from, credentials });
+        state.pending.insert(
+            usernames.local,
+            Pending {
+                from,
+                since: Instant::now(),
+                first: datagram.to_vec(),
+            },
+        );
         None
     }
 
@@ -265,6 +275,39 @@ impl UdpMux {
             }
         }
     }
+}
+
+/// The total bound is full and an attempt comes from an IP holding `from_ip` attempts: if
+/// another IP holds at least two more, its oldest attempt makes room. So a spray from a few
+/// addresses cannot lock everyone else out for a handshake timeout; to do that it needs as
+/// many addresses as [`Limits::max_pending`].
+fn evict_from_busiest(state: &mut State, from_ip: usize) {
+    let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+    for pending in state.pending.values() {
+        *per_ip.entry(pending.from.ip()).or_default() += 1;
+    }
+    let Some((busiest, count)) = per_ip.into_iter().max_by_key(|(_, count)| *count) else {
+        return;
+    };
+    if count < from_ip + 2 {
+        return;
+    }
+    let oldest = state
+        .pending
+        .iter()
+        .filter(|(_, pending)| pending.from.ip() == busiest)
+        .min_by_key(|(_, pending)| pending.since)
+        .map(|(ufrag, _)| ufrag.clone());
+    let Some(ufrag) = oldest else { return };
+    state.pending.remove(&ufrag);
+    // Its agent, if it has one already, fails its handshake and is removed by the listener.
+    if let Some(conn) = state.conns.remove(&ufrag) {
+        for address in conn.get_addresses() {
+            state.routes.remove(&address);
+        }
+        conn.close();
+    }
+    SHED.add(Reason::Evicted, 1);
 }
 
 impl Drop for UdpMux {

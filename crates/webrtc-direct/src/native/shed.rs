@@ -14,11 +14,19 @@ pub enum Reason {
     PendingPerIp,
     /// The attempt did not become a connection: it expired, or its handshake gave up.
     Expired,
+    /// The total bound was full and the attempt, the oldest of the IP holding the most,
+    /// made room for one from a quieter IP.
+    Evicted,
 }
 
 impl Reason {
     /// Every reason, in the order [`AttemptsShed::counts`] answers them.
-    pub const ALL: [Reason; 3] = [Self::PendingTotal, Self::PendingPerIp, Self::Expired];
+    pub const ALL: [Reason; 4] = [
+        Self::PendingTotal,
+        Self::PendingPerIp,
+        Self::Expired,
+        Self::Evicted,
+    ];
 
     /// The `reason` label of the metric.
     pub fn label(self) -> &'static str {
@@ -26,6 +34,7 @@ impl Reason {
             Self::PendingTotal => "pending_total",
             Self::PendingPerIp => "pending_per_ip",
             Self::Expired => "expired",
+            Self::Evicted => "evicted",
         }
     }
 }
@@ -35,14 +44,19 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Counts of shed attempts, for the whole process (a node runs one swarm).
 pub struct AttemptsShed {
-    counts: [AtomicU64; 3],
+    counts: [AtomicU64; 4],
     warned: Mutex<(Option<Instant>, u64)>,
 }
 
 /// The process's counts, which `webkad serve` exports as
 /// `webkad_webrtc_attempts_shed_total{reason}`.
 pub static SHED: AttemptsShed = AttemptsShed {
-    counts: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    counts: [
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    ],
     warned: Mutex::new((None, 0)),
 };
 
@@ -68,7 +82,7 @@ impl AttemptsShed {
     }
 
     /// Each reason's count so far.
-    pub fn counts(&self) -> [(Reason, u64); 3] {
+    pub fn counts(&self) -> [(Reason, u64); 4] {
         Reason::ALL.map(|reason| (reason, self.counts[reason as usize].load(Ordering::Relaxed)))
     }
 }
