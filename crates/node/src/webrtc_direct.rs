@@ -1,6 +1,7 @@
 //! WebRTC-direct for the node: our own listener (crates/webrtc-direct: FIN_ACK, bounded
 //! attempts, no socket per attempt, v1 and v2 handshakes) for inbound connections, and
-//! rust-libp2p's WebRTC transport for the one-shot client's native dials.
+//! rust-libp2p's WebRTC transport for the one-shot client's native dials, hedged
+//! against webrtc-rs's negotiated-channel race (`hedged_dial.rs`).
 //!
 //! libp2p-webrtc dials from the UDP socket of one of its own listeners, so every listen on
 //! our listener also opens a hidden libp2p-webrtc listener on the same IP, port 0, whose
@@ -17,6 +18,7 @@ use libp2p::{PeerId, Transport, identity::Keypair};
 use webkad_core::WebRtcAttemptLimits;
 use webkad_webrtc_direct::native::{Certificate, Config, Limits, Listener};
 
+use crate::hedged_dial::{HEDGE_AFTER, hedged};
 use crate::webrtc_gate::GatedOutbound;
 
 type Output = (PeerId, StreamMuxerBox);
@@ -105,7 +107,10 @@ impl Transport for WebRtcDirect {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        self.outbound.dial(addr, opts)
+        // Both futures are lazy: the second costs nothing unless the first hangs.
+        let first = self.outbound.dial(addr.clone(), opts)?;
+        let second = self.outbound.dial(addr, opts)?;
+        Ok(Box::pin(hedged(first, second, HEDGE_AFTER)))
     }
 
     fn poll(

@@ -148,12 +148,12 @@ impl UdpMux {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
-            if let Some(conn) = state.routes.get(&from) {
-                Some(conn.clone())
-            } else if let Some(usernames) = stun::binding_usernames(datagram) {
+            // Binding requests go by ufrag even from a routed address: a dialer that gave up
+            // on a hung attempt tries again from the same socket with a new ufrag.
+            if let Some(usernames) = stun::binding_usernames(datagram) {
                 self.route_binding(&mut state, datagram, from, usernames, attempts)
             } else {
-                None
+                state.routes.get(&from).cloned()
             }
         };
         if let Some(conn) = target
@@ -408,11 +408,21 @@ impl UDPMuxWriter for UdpMux {
             if state.closed {
                 return;
             }
-            if let Some(previous) = state.routes.insert(addr, conn.clone())
+            if let Some(previous) = state.routes.get(&addr)
                 && previous.key() != conn.key()
             {
+                // An attempt may take over the address of another attempt (the dialer
+                // retried), never that of an established connection: otherwise one spoofed
+                // Binding request with a fresh ufrag would divert a live connection's packets.
+                let established =
+                    !previous.is_closed() && !state.pending.contains_key(previous.key());
+                if established && state.pending.contains_key(conn.key()) {
+                    tracing::debug!(%addr, "an attempt may not take an established connection's address");
+                    return;
+                }
                 previous.remove_address(&addr);
             }
+            state.routes.insert(addr, conn.clone());
         }
     }
 

@@ -140,3 +140,50 @@ async fn a_full_bound_makes_room_for_a_quieter_ip() {
     assert_eq!(mux.pending(), 16);
     assert!(SHED.counts()[3].1 > before);
 }
+
+/// Connects `ufrag` from `client` the way the listener does: an attempt, its agent's conn,
+/// the address registered; `established` finishes the handshake.
+async fn connect(
+    mux: &Arc<UdpMux>,
+    client: &StdSocket,
+    ufrag: &str,
+    established: bool,
+) -> UDPMuxConn {
+    let request = stun::binding_request(&format!("{ufrag}:{ufrag}"), [1; 12]);
+    client.send_to(&request, mux.local_addr()).expect("send");
+    assert!(wait_until(|| mux.state.lock().expect("lock").pending.contains_key(ufrag)).await);
+    mux.clone().get_conn(ufrag).await.expect("conn");
+    let conn = mux.state.lock().expect("lock").conns[ufrag].clone();
+    mux.register_conn_for_address(&conn, client.local_addr().expect("addr"))
+        .await;
+    if established {
+        mux.established(ufrag);
+    }
+    conn
+}
+
+fn route_of(mux: &UdpMux, client: &StdSocket) -> Option<String> {
+    let state = mux.state.lock().expect("lock");
+    let addr = client.local_addr().expect("addr");
+    state.routes.get(&addr).map(|conn| conn.key().to_owned())
+}
+
+#[tokio::test]
+async fn a_retry_from_the_same_socket_takes_over_a_hung_attempt_only() {
+    let (mux, mut attempts) =
+        UdpMux::bind((Ipv4Addr::LOCALHOST, 0).into(), Limits::default()).expect("bind");
+    tokio::spawn(async move { while attempts.recv().await.is_some() {} });
+    let client = StdSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let hung = "libp2p+webrtc+v1/hungabcdefghijklmnopqrstuvwxyz";
+    let retry = "libp2p+webrtc+v1/retryabcdefghijklmnopqrstuvwxyz";
+    connect(&mux, &client, hung, false).await;
+    // The retry's Binding request comes from the routed address, and still is an attempt.
+    connect(&mux, &client, retry, true).await;
+    assert_eq!(route_of(&mux, &client).as_deref(), Some(retry));
+
+    // A fresh ufrag from an established connection's address (a spoofed packet, say) gets
+    // an attempt of its own but not the connection's packets.
+    let spoof = "libp2p+webrtc+v1/spoofabcdefghijklmnopqrstuvwxyz";
+    connect(&mux, &client, spoof, false).await;
+    assert_eq!(route_of(&mux, &client).as_deref(), Some(retry));
+}
