@@ -13,6 +13,10 @@ use webkad_tests::{free_port, serve_page, webdriver::page_ready};
 /// (Chromium's ICE state turns `disconnected` about 6 s after the node's last packet).
 const PING_WOULD_TAKE: Duration = Duration::from_secs(10);
 
+/// A node that stops gracefully says goodbye on the wire (DTLS close_notify, SCTP abort):
+/// the page's transport sees it well before Chromium's ICE would give up on silence.
+const GOODBYE_WOULD_TAKE: Duration = Duration::from_secs(2);
+
 /// The page's join waits at most this for its first DHT answer; a reload that took it was
 /// held up by a dead connection.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,8 +37,31 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
     page.wait_joined().await;
     assert_eq!(page.text("transport").await, "webrtc-direct");
 
-    // kill -9: no goodbye of any kind reaches the page (dropping the process kills it).
+    // A graceful stop (SIGTERM, as systemd stops the node) closes every WebRTC connection
+    // on the wire before the process exits: the page knows at once.
     let disconnects = |log: &str| log.matches("disconnected from").count();
+    let before = disconnects(&page.text("log").await);
+    let stopped = Instant::now();
+    let pid = node.pid().expect("running").to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.expect("kill runs").success());
+    page.wait_text("log", "the page noticing the node's goodbye", |log| {
+        disconnects(log) > before
+    })
+    .await;
+    let noticed = stopped.elapsed();
+    eprintln!("WebRTC-direct close noticed {noticed:?} after SIGTERM");
+    assert!(
+        noticed < GOODBYE_WOULD_TAKE,
+        "noticed after {noticed:?}: the node's goodbye did not reach the page"
+    );
+    drop(node);
+    let node = serve_page(&web_dir, port, &flags).await;
+    page.wait_joined().await;
+
+    // kill -9: no goodbye of any kind reaches the page (dropping the process kills it).
     let before = disconnects(&page.text("log").await);
     let killed = Instant::now();
     drop(node);

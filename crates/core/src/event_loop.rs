@@ -52,6 +52,8 @@ const CLIENT_MARGIN: Duration = Duration::from_secs(5);
 
 /// How often the loop does its own upkeep (registrations, discovery, relayed rooms).
 const TICK: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for the connections it closes to say goodbye on the wire.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// The reply of a direct message: the acknowledgement and the round-trip time.
 type SendReply = Reply<(Vec<u8>, Duration)>;
@@ -221,13 +223,13 @@ impl EventLoop {
                 }
                 command = self.commands.next() => match command {
                     Some(Command::Shutdown(reply)) => {
-                        self.close_all();
+                        self.close_all().await;
                         let _ = reply.send(Ok(()));
                         break;
                     }
                     Some(command) => self.on_command(command),
                     None => {
-                        self.close_all();
+                        self.close_all().await;
                         break;
                     }
                 },
@@ -236,10 +238,23 @@ impl EventLoop {
         tracing::info!("event loop stopped");
     }
 
-    fn close_all(&mut self) {
+    /// Closes every connection and drives the swarm until they are closed on the wire (at
+    /// most [`CLOSE_WAIT`]): a connection merely dropped with the process says no goodbye,
+    /// and a WebRTC peer then notices only when ICE gives up on silence, seconds later.
+    async fn close_all(&mut self) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
             let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let mut deadline = futures_timer::Delay::new(CLOSE_WAIT).fuse();
+        while self.swarm.connected_peers().next().is_some() {
+            futures::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                () = deadline => {
+                    tracing::debug!("connections still closing at shutdown");
+                    break;
+                }
+            }
         }
     }
 
