@@ -47,6 +47,8 @@ pub fn test(args: &TestArgs) -> Result<()> {
     // them here first names a compile error as this step, outside the test run.
     build_wasm_tests()?;
     build_web()?;
+    let js_page = crate::cmd::workspace_root().join("target/page-js");
+    crate::page_js::build_js_page(&js_page)?;
     crate::chat_app::build_example_app()?;
     let mut tests = check(&["test", "--workspace", "--no-fail-fast"]);
     // Tests that need a peer outside cargo skip themselves when it is missing; here
@@ -58,7 +60,8 @@ pub fn test(args: &TestArgs) -> Result<()> {
         .env("WEBKAD_REQUIRE_NETNS", "1")
         .env("WEBKAD_REQUIRE_PROMTOOL", "1")
         .env("WEBKAD_CHAT_APP_DIR", crate::chat_app::app_dist())
-        .env("WEBKAD_WEB_DIR", dist_dir());
+        .env("WEBKAD_WEB_DIR", dist_dir())
+        .env("WEBKAD_JS_PAGE_DIR", js_page);
     run_step("test", &mut tests)?;
     eprintln!("==> all checks passed in {}s", started.elapsed().as_secs());
     Ok(())
