@@ -6,7 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use webkad_tests::{free_port, serve_page, webdriver::page_ready};
+use webkad_tests::{
+    free_port, serve_page,
+    webdriver::{Browser, page_ready},
+};
 
 /// The page pings every 15 s with a 10 s timeout (`crates/browser/src/options.rs`): a close
 /// found by a ping comes 10 to 25 s after the node died. Anything sooner is the transport
@@ -39,19 +42,14 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
 
     // A graceful stop (SIGTERM, as systemd stops the node) closes every WebRTC connection
     // on the wire before the process exits: the page knows at once.
-    let disconnects = |log: &str| log.matches("disconnected from").count();
-    let before = disconnects(&page.text("log").await);
-    let stopped = Instant::now();
-    let pid = node.pid().expect("running").to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    assert!(term.expect("kill runs").success());
-    page.wait_text("log", "the page noticing the node's goodbye", |log| {
-        disconnects(log) > before
+    let noticed = noticed_after(&page, "the page noticing the node's goodbye", || {
+        let pid = node.pid().expect("running").to_string();
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(term.expect("kill runs").success());
     })
     .await;
-    let noticed = stopped.elapsed();
     eprintln!("WebRTC-direct close noticed {noticed:?} after SIGTERM");
     assert!(
         noticed < GOODBYE_WOULD_TAKE,
@@ -62,14 +60,10 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
     page.wait_joined().await;
 
     // kill -9: no goodbye of any kind reaches the page (dropping the process kills it).
-    let before = disconnects(&page.text("log").await);
-    let killed = Instant::now();
-    drop(node);
-    page.wait_text("log", "the page's transport noticing the close", |log| {
-        disconnects(log) > before
+    let noticed = noticed_after(&page, "the page's transport noticing the close", || {
+        drop(node)
     })
     .await;
-    let noticed = killed.elapsed();
     eprintln!("WebRTC-direct close noticed {noticed:?} after kill -9");
     assert!(
         noticed < PING_WOULD_TAKE,
@@ -99,4 +93,15 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
     }
     page.close().await;
     drop(node);
+}
+
+/// Runs `stop` and answers how long the page then took to log a disconnection.
+async fn noticed_after(page: &Browser, what: &str, stop: impl FnOnce()) -> Duration {
+    let disconnects = |log: &str| log.matches("disconnected from").count();
+    let before = disconnects(&page.text("log").await);
+    let stopped = Instant::now();
+    stop();
+    page.wait_text("log", what, |log| disconnects(log) > before)
+        .await;
+    stopped.elapsed()
 }

@@ -80,6 +80,18 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// Closes the connection under `ufrag`, if any, and forgets its routes.
+    fn drop_conn(&mut self, ufrag: &str) {
+        if let Some(conn) = self.conns.remove(ufrag) {
+            for address in conn.get_addresses() {
+                self.routes.remove(&address);
+            }
+            conn.close();
+        }
+    }
+}
+
 /// The shared socket; hand it to each agent as `UDPNetwork::Muxed`.
 pub struct UdpMux {
     socket: Arc<UdpSocket>,
@@ -249,9 +261,7 @@ impl UdpMux {
             .collect();
         for ufrag in expired.iter().chain(&closed) {
             state.pending.remove(ufrag);
-            if let Some(conn) = state.conns.remove(ufrag) {
-                conn.close();
-            }
+            state.drop_conn(ufrag);
         }
         state.routes.retain(|_, conn| !conn.is_closed());
         // An attempt that became a connection left `pending` when it was established.
@@ -267,12 +277,7 @@ impl UdpMux {
                 // Its handshake gave up before the attempt became a connection.
                 SHED.add(Reason::Expired, 1);
             }
-            if let Some(conn) = state.conns.remove(ufrag) {
-                for address in conn.get_addresses() {
-                    state.routes.remove(&address);
-                }
-                conn.close();
-            }
+            state.drop_conn(ufrag);
         }
     }
 }
@@ -301,12 +306,7 @@ fn evict_from_busiest(state: &mut State, from_ip: usize) {
     let Some(ufrag) = oldest else { return };
     state.pending.remove(&ufrag);
     // Its agent, if it has one already, fails its handshake and is removed by the listener.
-    if let Some(conn) = state.conns.remove(&ufrag) {
-        for address in conn.get_addresses() {
-            state.routes.remove(&address);
-        }
-        conn.close();
-    }
+    state.drop_conn(&ufrag);
     SHED.add(Reason::Evicted, 1);
 }
 
