@@ -247,19 +247,26 @@ impl<C: DataChannel> Drop for Stream<C> {
             io.state.fin_ack_due = false;
         }
         match io.state.write {
-            WriteHalf::Open => {
-                // Dropped without close(): an abort.
+            WriteHalf::Open | WriteHalf::Stopped => {
+                // Dropped without close(): an abort. After the remote's STOP_SENDING, the
+                // same RESET_STREAM tells it we are done, so its own close need not wait.
                 io.send_flag_now(Flag::ResetStream);
-                io.channel.close();
+                io.state.write = WriteHalf::Reset;
             }
-            WriteHalf::FinSent => {
-                if io.state.read == ReadHalf::Open {
-                    io.send_flag_now(Flag::StopSending);
-                    io.state.read = ReadHalf::Stopped;
-                }
-                self.shared.linger(io);
+            WriteHalf::FinSent if io.state.read == ReadHalf::Open => {
+                io.send_flag_now(Flag::StopSending);
+                io.state.read = ReadHalf::Stopped;
             }
-            WriteHalf::Acked | WriteHalf::Stopped | WriteHalf::Reset => io.channel.close(),
+            WriteHalf::FinSent | WriteHalf::Acked | WriteHalf::Reset => {}
+        }
+        // The channel is closed (an SCTP stream reset) only once the remote is done sending
+        // too: webrtc-rs's SCTP, answering a reset, still sends what it had queued on that
+        // stream, and a webrtc-rs listener takes such a late message for a new data channel
+        // without DCEP and stops accepting channels on the connection for good.
+        if io.state.write == WriteHalf::FinSent || io.remote_may_send() {
+            self.shared.linger(io);
+        } else {
+            io.channel.close();
         }
     }
 }

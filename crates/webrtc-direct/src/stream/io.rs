@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use crate::channel::DataChannel;
 use crate::frame::{self, Decoder, Flag};
-use crate::stream::state::{State, WriteHalf};
+use crate::stream::state::{ReadHalf, State, WriteHalf};
 
 /// What one received frame did.
 pub(crate) enum Event {
@@ -33,7 +33,7 @@ pub(crate) struct Io<C> {
 
 /// When a FIN is acknowledged to a peer that has not yet shown it speaks FIN_ACK.
 ///
-/// rust-libp2p's WebRTC (libp2p-webrtc-utils 0.5, in today's native dialers) fails a stream
+/// rust-libp2p's WebRTC (libp2p-webrtc-utils 0.5, in other Rust nodes' dialers) fails a stream
 /// with `UnknownEnumValue(3)` on a FIN_ACK, and its webrtc-rs logs `stream 0 not found` for one
 /// that arrives after it closed the channel. A peer that acknowledged one of our FINs (js-libp2p,
 /// go-libp2p, our own dialer and listener) gets its acknowledgements at once under both.
@@ -111,6 +111,11 @@ impl<C: DataChannel> Io<C> {
 
     /// Queues a flag-only frame without waiting for buffer space: used from `Drop`, where the
     /// frame must go now or never. A closed channel is ignored (the remote sees the close).
+    /// The remote's write half is not over yet (no FIN, no RESET_STREAM, channel open).
+    pub(crate) fn remote_may_send(&self) -> bool {
+        matches!(self.state.read, ReadHalf::Open | ReadHalf::Stopped)
+    }
+
     pub(crate) fn send_flag_now(&mut self, flag: Flag) {
         if let Err(error) = self.channel.send(frame::encode(Some(flag), &[])) {
             tracing::trace!(?flag, %error, "flag not sent: channel closed");

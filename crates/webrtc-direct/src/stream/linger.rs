@@ -2,7 +2,10 @@
 //!
 //! A stream dropped after `close()` has sent FIN but may not have its FIN_ACK yet; closing
 //! the data channel right away could lose the data still in flight (the spec's reason for
-//! FIN_ACK). Its channel waits here for the FIN_ACK, at most [`FIN_ACK_TIMEOUT`], then closes.
+//! FIN_ACK). A stream dropped while the remote may still send (no FIN or RESET_STREAM from
+//! it yet) must not close either: a webrtc-rs remote would send its queued messages after our
+//! reset (see `Drop for Stream`). Its channel waits here for both, at most
+//! [`FIN_ACK_TIMEOUT`], then closes.
 //! The hand-off is bounded: past [`MAX_LINGERING`] a dropped stream closes its channel at once.
 
 use std::future::Future;
@@ -39,7 +42,7 @@ impl<C: DataChannel> Future for Linger<C> {
         loop {
             // A FIN that arrives meanwhile is still acknowledged, so the remote's close is quick.
             let ack = this.io.poll_ack(cx);
-            let waiting = this.io.state.write == WriteHalf::FinSent;
+            let waiting = this.io.state.write == WriteHalf::FinSent || this.io.remote_may_send();
             if !waiting && ack.is_ready() {
                 break;
             }

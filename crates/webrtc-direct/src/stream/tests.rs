@@ -286,6 +286,33 @@ fn a_stream_dropped_without_close_resets_the_remote_reader() {
     });
 }
 
+/// The identify pattern: the requester reads the answer and drops its stream before the
+/// answerer's FIN arrives. Its channel stays open until that FIN (the remote is done
+/// sending), so a webrtc-rs remote never has a queued message left when the reset comes.
+#[test]
+fn an_aborted_stream_keeps_its_channel_until_the_remote_is_done_sending() {
+    let (mut a_streams, mut b_streams) = (Streams::listener(), Streams::dialer());
+    let (a_end, b_end, wire) = pipe(frame::MAX_MESSAGE_SIZE);
+    let (mut a, mut b) = (a_streams.wrap(a_end), b_streams.wrap(b_end));
+    block_on(async {
+        b.write_all(b"identify").await.expect("write");
+        let mut got = [0u8; 8];
+        a.read_exact(&mut got).await.expect("read");
+    });
+    drop(a);
+    assert!(
+        !is_closed(&wire),
+        "the remote may still be sending: its FIN is on the way"
+    );
+    block_on(async {
+        // The answerer's close: its FIN, then the reset it gets in return.
+        let _ = b.close().await;
+        drop(b);
+        settle(&mut a_streams, &mut b_streams).await;
+    });
+    assert!(is_closed(&wire), "closed once both sides are done");
+}
+
 #[test]
 fn stop_sending_fails_the_remote_writer() {
     let streams = Streams::dialer();
