@@ -65,8 +65,8 @@ async fn every_transport_carries_a_dht_round_trip() {
     init_logs();
     let bootstrap = spawn_node(server_config(), &[]).await;
     for transport in ["tcp", "quic", "ws", "webrtc-direct"] {
-        // No retry: a native WebRTC-direct dial that webrtc-rs's negotiated-channel race
-        // hangs is hedged by the node itself (crates/node/src/hedged_dial.rs).
+        // No retry: our native WebRTC-direct dialer is free of webrtc-rs's
+        // negotiated-channel race (crates/webrtc-direct/src/native/dialer.rs).
         if let Err(why) = round_trip(&bootstrap, transport).await {
             panic!("{transport}: {why}");
         }

@@ -27,7 +27,6 @@ pub mod config_file;
 pub mod console;
 pub mod data_dir;
 pub mod fd_budget;
-pub mod hedged_dial;
 pub mod http;
 pub mod http_limits;
 pub mod http_serve;

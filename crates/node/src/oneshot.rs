@@ -170,22 +170,13 @@ async fn start_client(
     action: &Action,
     identity: Option<libp2p::identity::Keypair>,
 ) -> Result<RunningNode, String> {
-    let mut listen: Vec<Multiaddr> = match (action, args.listen.is_empty()) {
+    let listen: Vec<Multiaddr> = match (action, args.listen.is_empty()) {
         (Action::Provide(_), true) => ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
             .iter()
             .map(|a| a.parse().expect("valid address"))
             .collect(),
         _ => args.listen.clone(),
     };
-    let mut targets = args.bootstrap.clone();
-    if let Action::Ping(PingTarget::Addr(addr)) = action {
-        targets.push(addr.clone());
-    }
-    for socket in webrtc_dial_sockets(&targets) {
-        if !listen.contains(&socket) {
-            listen.push(socket);
-        }
-    }
     let options = NodeOptions {
         config: Config {
             kad_protocol: args.kad_protocol.clone(),
@@ -224,30 +215,6 @@ async fn start_client(
         return Err("could not reach any bootstrap node".to_owned());
     }
     Ok(node)
-}
-
-/// Native WebRTC-direct dials go out from a WebRTC listener's UDP socket, so a client that
-/// dials a WebRTC-direct address needs one: on loopback for a loopback target, else on the
-/// unspecified address of the target's IP family.
-fn webrtc_dial_sockets(targets: &[Multiaddr]) -> Vec<Multiaddr> {
-    use libp2p::multiaddr::Protocol;
-    let mut sockets = Vec::new();
-    for target in targets {
-        if addr::transport_name(target) != "webrtc-direct" {
-            continue;
-        }
-        let socket = match target.iter().next() {
-            Some(Protocol::Ip4(ip)) if ip.is_loopback() => "/ip4/127.0.0.1/udp/0/webrtc-direct",
-            Some(Protocol::Ip6(ip)) if ip.is_loopback() => "/ip6/::1/udp/0/webrtc-direct",
-            Some(Protocol::Ip6(_) | Protocol::Dns6(_)) => "/ip6/::/udp/0/webrtc-direct",
-            _ => "/ip4/0.0.0.0/udp/0/webrtc-direct",
-        };
-        let socket: Multiaddr = socket.parse().expect("valid address");
-        if !sockets.contains(&socket) {
-            sockets.push(socket);
-        }
-    }
-    sockets
 }
 
 async fn perform(client: &Client, bootstrap: &[Multiaddr], action: Action) -> Outcome {

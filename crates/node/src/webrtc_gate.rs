@@ -1,9 +1,9 @@
 //! Holds back this node's first streams on an accepted WebRTC-direct connection until the
 //! browser is ready to accept them.
 //!
-//! rust-libp2p's WebRTC dialer (libp2p-webrtc 0.10, which our one-shot commands use; the
-//! page's libp2p-webrtc-websys did the same until our own dialer replaced it) installs its
-//! handler for incoming data channels only after its side of the noise handshake has
+//! rust-libp2p's WebRTC dialer (libp2p-webrtc 0.10, in other Rust nodes; our one-shot
+//! commands and the page's libp2p-webrtc-websys did the same until our own dialers replaced
+//! them) installs its handler for incoming data channels only after its side of the noise handshake has
 //! finished. This node finishes first and at once opens identify, ping and gossipsub
 //! streams; data channels that reach the dialer before its handler exists are never
 //! answered, and each of those protocols stalls until its 10 s negotiation timeout. The

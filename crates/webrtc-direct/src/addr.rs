@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use libp2p::core::multiaddr::{Iter, Protocol};
+use libp2p::core::multiaddr::{Iter, Multiaddr, Protocol};
+
+use crate::noise::Fingerprint;
 
 /// Reads `/ip4|ip6/<ip>/udp/<port>/webrtc-direct` from the front of `parts` and answers
 /// the socket address; what follows (certhash, peer id) is left to the caller.
@@ -21,10 +23,24 @@ pub fn socket_prefix(parts: &mut Iter<'_>) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// `/ip4|ip6/<ip>/udp/<port>/webrtc-direct/certhash/<sha-256>[/p2p/<id>]`: what a dialer
+/// needs, the socket and the certificate hash to check.
+pub fn dial_target(addr: &Multiaddr) -> Option<(SocketAddr, Fingerprint)> {
+    let mut parts = addr.iter();
+    let socket = socket_prefix(&mut parts)?;
+    let Protocol::Certhash(hash) = parts.next()? else {
+        return None;
+    };
+    let certhash = Fingerprint::from_multihash(&hash.to_bytes())?;
+    match parts.next() {
+        None | Some(Protocol::P2p(_)) => Some((socket, certhash)),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use libp2p::Multiaddr;
 
     #[test]
     fn reads_the_socket_and_leaves_the_rest() {

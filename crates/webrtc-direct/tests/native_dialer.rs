@@ -1,5 +1,7 @@
-//! rust-libp2p's WebRTC-direct dialer (the v1 handshake, no FIN_ACK) connects to our listener
-//! over real loopback UDP, and streams run both ways (ping opens one from each side).
+//! Native WebRTC-direct dialers against our listener over real loopback UDP: rust-libp2p's
+//! (the v1 handshake, no FIN_ACK) and our own ([`Dialer`], on ICE, DTLS and SCTP directly).
+//! Streams run both ways (ping opens one from each side), and a dialer that leaves is seen
+//! gone.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -9,7 +11,14 @@ use futures::StreamExt;
 use libp2p::core::muxing::StreamMuxerBox;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, SwarmBuilder, Transport, identity::Keypair, ping};
-use webkad_webrtc_direct::native::{Certificate, Config, Limits, Listener};
+use webkad_webrtc_direct::native::{Certificate, Config, Dialer, Limits, Listener};
+
+/// Which dialer a test runs.
+#[derive(Clone, Copy)]
+enum Which {
+    RustLibp2p,
+    Ours,
+}
 
 fn listener_swarm() -> Swarm<ping::Behaviour> {
     let config = Config {
@@ -30,14 +39,23 @@ fn listener_swarm() -> Swarm<ping::Behaviour> {
         .build()
 }
 
-fn dialer_swarm() -> Swarm<ping::Behaviour> {
+fn dialer_swarm(which: Which) -> Swarm<ping::Behaviour> {
     SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_other_transport(|key| {
-            let certificate =
-                libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng()).expect("certificate");
-            libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
-                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        .with_other_transport(|key| match which {
+            Which::RustLibp2p => {
+                let certificate = libp2p_webrtc::tokio::Certificate::generate(&mut rand::rng())
+                    .expect("certificate");
+                libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+                    .boxed()
+            }
+            Which::Ours => {
+                let certificate = Certificate::generate().expect("certificate");
+                Dialer::new(key.clone(), certificate)
+                    .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+                    .boxed()
+            }
         })
         .expect("transport")
         .with_behaviour(|_| {
@@ -70,7 +88,15 @@ async fn the_rust_libp2p_v1_dialer_connects_and_pings_both_ways() {
     init_logs();
     let mut listener = listener_swarm();
     let address = listen(&mut listener).await;
-    pings_both_ways(listener, address).await;
+    pings_both_ways(listener, address, Which::RustLibp2p).await;
+}
+
+#[tokio::test]
+async fn our_dialer_connects_and_pings_both_ways() {
+    init_logs();
+    let mut listener = listener_swarm();
+    let address = listen(&mut listener).await;
+    pings_both_ways(listener, address, Which::Ours).await;
 }
 
 #[tokio::test]
@@ -97,13 +123,16 @@ async fn a_wildcard_listener_reports_its_interface_addresses_and_is_reached_on_o
     })
     .await
     .expect("the loopback interface's address is reported");
-    pings_both_ways(listener, loopback).await;
+    pings_both_ways(listener, loopback, Which::RustLibp2p).await;
 }
 
-/// Dials `address` of `listener` with rust-libp2p's dialer; both sides ping twice.
-async fn pings_both_ways(mut listener: Swarm<ping::Behaviour>, address: Multiaddr) {
-    let mut dialer = dialer_swarm();
-    listen(&mut dialer).await;
+/// Dials `address` of `listener` with `which` dialer; both sides ping twice.
+async fn pings_both_ways(mut listener: Swarm<ping::Behaviour>, address: Multiaddr, which: Which) {
+    let mut dialer = dialer_swarm(which);
+    if let Which::RustLibp2p = which {
+        // rust-libp2p dials from one of its listeners' sockets.
+        listen(&mut dialer).await;
+    }
     let listener_id = *listener.local_peer_id();
     dialer
         .dial(address.with(libp2p::multiaddr::Protocol::P2p(listener_id)))
@@ -135,22 +164,26 @@ fn tracing_event(side: &str, event: &SwarmEvent<ping::Event>) {
 
 #[tokio::test]
 async fn a_dialer_that_closes_is_seen_gone_at_once() {
-    dialer_leaves(true, Duration::from_secs(1)).await;
+    dialer_leaves(Which::RustLibp2p, true, Duration::from_secs(1)).await;
+    dialer_leaves(Which::Ours, true, Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
 async fn a_dialer_that_vanishes_is_seen_gone_within_seconds() {
-    dialer_leaves(false, Duration::from_secs(7)).await;
+    // Only rust-libp2p's dialer can vanish here: dropping ours closes DTLS on the way out.
+    dialer_leaves(Which::RustLibp2p, false, Duration::from_secs(7)).await;
 }
 
 /// Connects a rust-libp2p dialer, makes it leave (closing its connection, or vanishing), and
 /// checks the listener reports the connection closed within `bound`.
-async fn dialer_leaves(gracefully: bool, bound: Duration) {
+async fn dialer_leaves(which: Which, gracefully: bool, bound: Duration) {
     init_logs();
     let mut listener = listener_swarm();
-    let mut dialer = dialer_swarm();
+    let mut dialer = dialer_swarm(which);
     let address = listen(&mut listener).await;
-    listen(&mut dialer).await;
+    if let Which::RustLibp2p = which {
+        listen(&mut dialer).await;
+    }
     let listener_id = *listener.local_peer_id();
     dialer
         .dial(address.with(libp2p::multiaddr::Protocol::P2p(listener_id)))

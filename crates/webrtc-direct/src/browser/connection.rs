@@ -2,12 +2,11 @@
 //! `Transport` around the handshake.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
-use libp2p::core::multiaddr::{Multiaddr, Protocol};
+use libp2p::core::multiaddr::Multiaddr;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::identity::{Keypair, PeerId};
@@ -17,7 +16,6 @@ use web_sys::RtcPeerConnection;
 use super::channel::WebChannel;
 use super::dialer::{self, DialError, Hooks};
 use crate::credentials::Version;
-use crate::noise::Fingerprint;
 use crate::stream::{Stream, Streams};
 
 type Opening = Pin<Box<dyn Future<Output = Result<WebChannel, DialError>>>>;
@@ -120,20 +118,6 @@ impl Transport {
     }
 }
 
-/// `/ip4|ip6/<ip>/udp/<port>/webrtc-direct/certhash/<sha-256>[/p2p/<id>]`.
-fn dial_target(addr: &Multiaddr) -> Option<(SocketAddr, Fingerprint)> {
-    let mut parts = addr.iter();
-    let socket = crate::addr::socket_prefix(&mut parts)?;
-    let Protocol::Certhash(hash) = parts.next()? else {
-        return None;
-    };
-    let certhash = Fingerprint::from_multihash(&hash.to_bytes())?;
-    match parts.next() {
-        None | Some(Protocol::P2p(_)) => Some((socket, certhash)),
-        Some(_) => None,
-    }
-}
-
 impl libp2p::core::Transport for Transport {
     type Output = (PeerId, Connection);
     type Error = DialError;
@@ -157,7 +141,7 @@ impl libp2p::core::Transport for Transport {
         addr: Multiaddr,
         _: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
-        let Some((server, certhash)) = dial_target(&addr) else {
+        let Some((server, certhash)) = crate::addr::dial_target(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         let (keypair, version) = (self.keypair.clone(), self.version);

@@ -58,6 +58,18 @@ impl Certificate {
     pub(crate) fn rtc(&self) -> RTCCertificate {
         self.inner.clone()
     }
+
+    /// The certificate for a DTLS connection of our own: [`Certificate::to_pem`] less its
+    /// leading `EXPIRES` block (webrtc-rs keeps the DTLS half private).
+    pub(crate) fn dtls(&self) -> webrtc::dtls::crypto::Certificate {
+        let pem = self.to_pem();
+        let end = "-----END EXPIRES-----";
+        let rest = pem
+            .find(end)
+            .map_or(pem.as_str(), |at| &pem[at + end.len()..]);
+        webrtc::dtls::crypto::Certificate::from_pem(rest.trim_start())
+            .expect("webrtc-rs reads back the PEM it wrote")
+    }
 }
 
 #[cfg(test)]
@@ -70,5 +82,8 @@ mod tests {
         let again = Certificate::from_pem(&certificate.to_pem()).expect("read back");
         assert_eq!(again.fingerprint(), certificate.fingerprint());
         assert!(Certificate::from_pem("not pem").is_err());
+        // The DTLS half is the same certificate.
+        let der = certificate.dtls().certificate[0].to_vec();
+        assert_eq!(crate::native::sha256(&der), certificate.fingerprint().0);
     }
 }

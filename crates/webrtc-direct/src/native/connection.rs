@@ -47,9 +47,31 @@ pub enum ConnectionError {
     WebRtc(#[from] webrtc::Error),
 }
 
-struct Liveness {
+/// Whether a connection is gone, and who to wake when it goes.
+pub(crate) struct Liveness {
     gone: AtomicBool,
     waker: AtomicWaker,
+}
+
+impl Liveness {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            gone: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        })
+    }
+
+    /// The connection is gone: wake its muxer.
+    pub(crate) fn end(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Whether it is gone; registers `cx` to hear when it goes.
+    pub(crate) fn is_gone(&self, cx: &mut Context<'_>) -> bool {
+        self.waker.register(cx.waker());
+        self.gone.load(Ordering::Acquire)
+    }
 }
 
 /// The handlers of a peer connection, installed before its remote description.
@@ -82,10 +104,7 @@ impl Hooks {
                 }));
             })
         }));
-        let liveness = Arc::new(Liveness {
-            gone: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-        });
+        let liveness = Liveness::new();
         let watcher = liveness.clone();
         pc.on_peer_connection_state_change(Box::new(move |state| {
             if matches!(
@@ -95,8 +114,7 @@ impl Hooks {
                     | RTCPeerConnectionState::Closed
             ) {
                 tracing::debug!(?state, "WebRTC connection ended");
-                watcher.gone.store(true, Ordering::Release);
-                watcher.waker.wake();
+                watcher.end();
             }
             Box::pin(async {})
         }));
@@ -111,16 +129,14 @@ impl Hooks {
                     RTCDtlsTransportState::Closed | RTCDtlsTransportState::Failed
                 ) {
                     tracing::debug!(?state, "DTLS ended");
-                    watcher.gone.store(true, Ordering::Release);
-                    watcher.waker.wake();
+                    watcher.end();
                 }
                 Box::pin(async {})
             }));
         let watcher = liveness.clone();
         pc.sctp().on_error(Box::new(move |error| {
             tracing::debug!(%error, "SCTP ended");
-            watcher.gone.store(true, Ordering::Release);
-            watcher.waker.wake();
+            watcher.end();
             Box::pin(async {})
         }));
         Self { incoming, liveness }
@@ -185,8 +201,7 @@ impl Connection {
     }
 
     fn is_gone(&self, cx: &mut Context<'_>) -> bool {
-        self.hooks.liveness.waker.register(cx.waker());
-        self.hooks.liveness.gone.load(Ordering::Acquire)
+        self.hooks.liveness.is_gone(cx)
     }
 }
 

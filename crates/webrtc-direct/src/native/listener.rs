@@ -319,7 +319,7 @@ async fn handshake(
     let raw = opened(noise_channel).await?;
 
     let der = pc.sctp().transport().get_remote_certificate().await;
-    let client = Fingerprint(sha256(&der));
+    let client = Fingerprint(super::sha256(&der));
     let server = config.certificate.fingerprint();
     let streams = Streams::listener();
     let stream = streams.wrap(RtcChannel::new(raw));
@@ -333,9 +333,4 @@ async fn handshake(
     let (peer, mut output) = noise.upgrade_outbound(stream, info).await?;
     output.close().await.map_err(libp2p::noise::Error::from)?;
     Ok((peer, hooks, streams))
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
 }
