@@ -83,6 +83,23 @@ const params = new URLSearchParams(location.search);
 const wanted = params.get("transport");
 const prefer = TRANSPORTS.includes(wanted) ? wanted : "ws";
 const ephemeral = ["1", "true", "yes", ""].includes(params.get("ephemeral"));
+
+// A page that dials WebRTC-direct first needs the wasm's second part (it holds the WebRTC
+// code) before it dials: fetch it beside the first part, not after it (loadLazy's fetch
+// takes the preloaded response). On the mobile link that was ten round trips after the
+// first part arrived.
+if (prefer !== "ws") {
+  const primary = document.querySelector('link[rel="preload"][href$="_bg.wasm"]');
+  if (primary) {
+    const link = document.createElement("link");
+    link.rel = "preload";
+    link.as = "fetch";
+    link.type = "application/wasm";
+    link.crossOrigin = "anonymous";
+    link.href = primary.href.replace(/_bg\.wasm$/, "_lazy.wasm");
+    document.head.append(link);
+  }
+}
 const fixedAddrs = params.getAll("bootstrap").filter(Boolean);
 const createOptions = ephemeral ? { ephemeral: true } : undefined;
 

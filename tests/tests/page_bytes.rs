@@ -14,13 +14,15 @@ use webkad_tests::{
 };
 
 /// Everything the page fetches before `joined`, with brotli (what Chromium asks for on
-/// https and on localhost). Measured at 313.5 KB (376.2 KB before the page computed the
-/// curve tables, kept the metrics summary off the join path and built with shallow Debug;
-/// 520.1 KB before the wasm split); the goal is 300 KB.
-const BROTLI_BUDGET: usize = 318_000;
-/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 372.4 KB
-/// (440.4 KB before those cuts, 623.0 KB before the split); the goal is 380 KB.
-const GZIP_BUDGET: usize = 377_000;
+/// https and on localhost). Measured at 311.3 KB (313.5 KB before SHA-2's compact rounds,
+/// 376.2 KB before the page computed the curve tables, kept the metrics summary off the join
+/// path and built with shallow Debug; 520.1 KB before the wasm split); the goal is
+/// 300 KB.
+const BROTLI_BUDGET: usize = 316_000;
+/// The same with gzip (what Chromium asks for on a plain-http origin). Measured at 370.3 KB
+/// (372.4 KB before SHA-2's compact rounds, 440.4 KB before those cuts, 623.0 KB before the
+/// split); the goal is 380 KB.
+const GZIP_BUDGET: usize = 375_000;
 /// Every file, the wasm's second part (fetched after `joined`) included, with brotli and
 /// with gzip. Measured at 523.9 KB and 623.3 KB.
 const TOTAL_BUDGETS: (usize, usize) = (529_000, 628_000);
