@@ -3,6 +3,13 @@
 //! `prologue = "libp2p-webrtc-noise:" || multihash(fingerprint of A) || multihash(fingerprint of B)`
 //! where A is the dialer (the browser, noise responder) and B the listener (noise initiator).
 
+use libp2p::core::UpgradeInfo;
+use libp2p::core::upgrade::InboundConnectionUpgrade;
+use libp2p::identity::{Keypair, PeerId};
+
+use crate::channel::DataChannel;
+use crate::stream::Streams;
+
 /// Multihash code of sha2-256.
 const SHA256_CODE: u8 = 0x12;
 
@@ -54,6 +61,33 @@ pub fn prologue(dialer: Fingerprint, listener: Fingerprint) -> Vec<u8> {
     out.extend_from_slice(&dialer.to_multihash());
     out.extend_from_slice(&listener.to_multihash());
     out
+}
+
+/// The dialer's side of the handshake on the noise channel: noise as the responder (the
+/// listener can send first after DTLS) with the [`prologue`] of `local` (our certificate) and
+/// `certhash` (the listener's), then the channel closed the spec's way (FIN, not a reset).
+/// Answers the listener's identity.
+pub(crate) async fn dialer_handshake<C>(
+    streams: &Streams<C>,
+    channel: C,
+    keypair: &Keypair,
+    local: Fingerprint,
+    certhash: Fingerprint,
+) -> Result<PeerId, libp2p::noise::Error>
+where
+    C: DataChannel + Send + 'static,
+{
+    let stream = streams.wrap(channel);
+    let noise = libp2p::noise::Config::new(keypair)?.with_prologue(prologue(local, certhash));
+    let info = noise
+        .protocol_info()
+        .next()
+        .expect("noise has one protocol name");
+    let (peer, mut output) = noise.upgrade_inbound(stream, info).await?;
+    futures::AsyncWriteExt::close(&mut output)
+        .await
+        .map_err(libp2p::noise::Error::from)?;
+    Ok(peer)
 }
 
 #[cfg(test)]

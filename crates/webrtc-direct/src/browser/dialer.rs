@@ -14,8 +14,6 @@ use std::task::Waker;
 
 use futures::channel::oneshot;
 use js_sys::{Object, Reflect};
-use libp2p::core::UpgradeInfo;
-use libp2p::core::upgrade::InboundConnectionUpgrade;
 use libp2p::identity::{Keypair, PeerId};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -28,7 +26,7 @@ use web_sys::{
 use super::channel::WebChannel;
 use crate::credentials::Version;
 use crate::dialer_sdp;
-use crate::noise::{Fingerprint, prologue};
+use crate::noise::{self, Fingerprint};
 use crate::stream::Streams;
 
 /// Data channels the listener may open before the connection takes them.
@@ -271,17 +269,6 @@ pub(crate) async fn handshake(
             "no sha-256 fingerprint in the local description",
         ))?;
     let streams = Streams::dialer();
-    let stream = streams.wrap(noise_channel);
-    let noise = libp2p::noise::Config::new(keypair)?.with_prologue(prologue(local, certhash));
-    let info = noise
-        .protocol_info()
-        .next()
-        .expect("noise has one protocol name");
-    // The dialer is the noise responder (the listener can send first after DTLS).
-    let (peer, mut output) = noise.upgrade_inbound(stream, info).await?;
-    // The handshake channel is done: close it the spec's way (FIN), not with a reset.
-    futures::AsyncWriteExt::close(&mut output)
-        .await
-        .map_err(libp2p::noise::Error::from)?;
+    let peer = noise::dialer_handshake(&streams, noise_channel, keypair, local, certhash).await?;
     Ok((peer, pc, hooks))
 }

@@ -26,10 +26,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use libp2p::core::Transport;
 use libp2p::core::multiaddr::Multiaddr;
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
-use libp2p::core::upgrade::InboundConnectionUpgrade;
-use libp2p::core::{Transport, UpgradeInfo};
 use libp2p::identity::{Keypair, PeerId};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, oneshot};
@@ -52,7 +51,7 @@ use super::channel::RtcChannel;
 use super::connection::{ConnectionError, Liveness};
 use super::dialed::{Dialed, Layers, accept_streams, as_conn, channel_config};
 use crate::dialer_sdp::v1_ufrag;
-use crate::noise::{Fingerprint, prologue};
+use crate::noise::{self, Fingerprint};
 use crate::stream::Streams;
 
 /// The whole dial: ICE, DTLS, SCTP and noise.
@@ -247,22 +246,9 @@ async fn dial(
         }
     };
     let streams = Streams::dialer();
-    let stream = streams.wrap(RtcChannel::new(noise_channel));
-    let handshake = async {
-        let noise = libp2p::noise::Config::new(&keypair)?
-            .with_prologue(prologue(certificate.fingerprint(), certhash));
-        let info = noise
-            .protocol_info()
-            .next()
-            .expect("noise has one protocol name");
-        // The dialer is the noise responder (the listener can send first after DTLS).
-        let (peer, mut output) = noise.upgrade_inbound(stream, info).await?;
-        // The handshake channel is done: close it the spec's way (FIN), not with a reset.
-        futures::AsyncWriteExt::close(&mut output)
-            .await
-            .map_err(libp2p::noise::Error::from)?;
-        Ok::<_, libp2p::noise::Error>(peer)
-    };
+    let channel = RtcChannel::new(noise_channel);
+    let local = certificate.fingerprint();
+    let handshake = noise::dialer_handshake(&streams, channel, &keypair, local, certhash);
     match handshake.await {
         Ok(peer) => {
             tracing::debug!(%peer, %server, "WebRTC-direct dialed");
