@@ -91,17 +91,28 @@ impl From<webrtc::Error> for DialError {
 /// The dialing transport (listening is [`Listener`](super::Listener)'s).
 pub struct Dialer {
     keypair: Keypair,
-    certificate: Certificate,
+    local: Local,
     open_delay: Duration,
+}
+
+/// Our certificate as each dial needs it, read once.
+#[derive(Clone)]
+struct Local {
+    dtls: webrtc::dtls::crypto::Certificate,
+    fingerprint: Fingerprint,
 }
 
 impl Dialer {
     /// Dials as `keypair`, presenting `certificate` in DTLS.
     pub fn new(keypair: Keypair, certificate: Certificate) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let local = Local {
+            dtls: certificate.dtls(),
+            fingerprint: certificate.fingerprint(),
+        };
         Self {
             keypair,
-            certificate,
+            local,
             open_delay: Duration::ZERO,
         }
     }
@@ -142,10 +153,10 @@ impl Transport for Dialer {
         let Some((server, certhash)) = crate::addr::dial_target(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
-        let (keypair, certificate) = (self.keypair.clone(), self.certificate.clone());
+        let (keypair, local) = (self.keypair.clone(), self.local.clone());
         let open_delay = self.open_delay;
         Ok(async move {
-            let dial = dial(server, certhash, keypair, certificate, open_delay);
+            let dial = dial(server, certhash, keypair, local, open_delay);
             tokio::time::timeout(DIAL_TIMEOUT, dial)
                 .await
                 .unwrap_or(Err(DialError::Timeout(DIAL_TIMEOUT)))
@@ -212,7 +223,7 @@ async fn dial(
     server: SocketAddr,
     certhash: Fingerprint,
     keypair: Keypair,
-    certificate: Certificate,
+    local: Local,
     open_delay: Duration,
 ) -> Result<(PeerId, Dialed), DialError> {
     let ufrag = v1_ufrag(&random_suffix());
@@ -233,7 +244,7 @@ async fn dial(
         &agent,
         &ufrag,
         certhash,
-        &certificate,
+        &local.dtls,
         liveness.clone(),
         open_delay,
     )
@@ -247,8 +258,8 @@ async fn dial(
     };
     let streams = Streams::dialer();
     let channel = RtcChannel::new(noise_channel);
-    let local = certificate.fingerprint();
-    let handshake = noise::dialer_handshake(&streams, channel, &keypair, local, certhash);
+    let handshake =
+        noise::dialer_handshake(&streams, channel, &keypair, local.fingerprint, certhash);
     match handshake.await {
         Ok(peer) => {
             tracing::debug!(%peer, %server, "WebRTC-direct dialed");
@@ -268,7 +279,7 @@ async fn connect(
     agent: &Arc<Agent>,
     ufrag: &str,
     certhash: Fingerprint,
-    certificate: &Certificate,
+    certificate: &webrtc::dtls::crypto::Certificate,
     liveness: Arc<Liveness>,
     open_delay: Duration,
 ) -> Result<Connected, DialError> {
@@ -341,13 +352,16 @@ async fn connect(
 }
 
 /// DTLS as the client, with our certificate, accepting only the certhash's certificate.
-fn dtls_config(certificate: &Certificate, certhash: Fingerprint) -> DtlsConfig {
+fn dtls_config(
+    certificate: &webrtc::dtls::crypto::Certificate,
+    certhash: Fingerprint,
+) -> DtlsConfig {
     let verify = move |chain: &[Vec<u8>], _: &[CertificateDer<'static>]| match chain.first() {
         Some(der) if super::sha256(der) == certhash.0 => Ok(()),
         _ => Err(webrtc::dtls::Error::Other(CERTHASH_MISMATCH.to_owned())),
     };
     DtlsConfig {
-        certificates: vec![certificate.dtls()],
+        certificates: vec![certificate.clone()],
         // Self-signed by design: the certhash check above is the verification.
         insecure_skip_verify: true,
         verify_peer_certificate: Some(Arc::new(verify)),
