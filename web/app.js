@@ -108,6 +108,8 @@ const state = {
   node: null,
   WebkadNode: null, // the class, once the wasm module is up
   loadLazy: null, // loads the wasm's second part (the glue's loadLazy)
+  rest: null, // that load, once started
+  panel: null, // the metrics panel's load, once started (after joined)
   phase: "loading",
   bootstrapPeer: null,
   joinedOnce: false,
@@ -343,7 +345,7 @@ function onJoined(joined, attempts) {
     // on the way to joined while web/page-profile.txt is current.
     ui.status.dataset.syncLoads = String(globalThis.__wkSyncLoads || 0);
     if (globalThis.__wkSyncSlot !== undefined) ui.status.dataset.syncSlot = String(globalThis.__wkSyncSlot);
-    loadRest();
+    loadPanel();
   }
   refreshPeers();
   afterJoin(joined);
@@ -1121,8 +1123,27 @@ function loadRest() {
   state.rest ??= state.loadLazy().then(
     () => mark("rest"),
     (e) => log(`could not load the rest of the node's code: ${message(e)}`, "err"),
-  ).finally(() => dispatchEvent(new CustomEvent("webkad:rest")));
+  );
   return state.rest;
+}
+
+/**
+ * Loads the metrics panel (web/metrics.js) once joined and the wasm's second part is in: it
+ * is not needed to join, so its bytes stay off the first load. index.html names its URL.
+ * The panel then learns the current node and that the second part is in.
+ */
+function loadPanel() {
+  const url = document.querySelector('meta[name="webkad:metrics"]')?.content;
+  state.panel ??= loadRest()
+    .then(() => url && import(url))
+    .then(
+      () => {
+        announce(state.node);
+        dispatchEvent(new CustomEvent("webkad:rest"));
+      },
+      (e) => log(`could not load the metrics panel: ${message(e)}`, "err"),
+    );
+  return state.panel;
 }
 
 function wasmReady() {

@@ -25,9 +25,10 @@ pub fn totals(files: &[FileSize]) -> (usize, usize, usize) {
 }
 
 /// Whether the page fetches `name` only after `joined`: the second part of the split wasm
-/// (`crates/xtask/src/page_split.rs`).
+/// (`crates/xtask/src/page_split.rs`) and the metrics panel's script (`web/app.js`
+/// `loadPanel`).
 pub fn after_joined(name: &str) -> bool {
-    name.ends_with("_lazy.wasm")
+    name.ends_with("_lazy.wasm") || (name.starts_with("metrics-") && name.ends_with(".js"))
 }
 
 /// The files below `dir` (recursively; names relative to it), skipping the compressed

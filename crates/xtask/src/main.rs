@@ -22,6 +22,7 @@ mod fuzz;
 mod interop;
 mod package;
 mod page_js;
+mod page_minify;
 mod page_profile;
 mod page_split;
 mod page_tables;

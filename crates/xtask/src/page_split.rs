@@ -19,8 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use base64::Engine;
-use sha2::{Digest, Sha256, Sha384};
+use sha2::{Digest, Sha256};
 
 use crate::cmd::workspace_root;
 use crate::wasm_split;
@@ -134,8 +133,8 @@ pub fn split_page(dist: &Path, profile: &Path) -> Result<Report> {
     }
     let index_path = dist.join("index.html");
     let mut index = fs::read_to_string(&index_path)?.replace(&stem, &new_stem);
-    index = set_integrity(&index, &format!("/{new_stem}.js"), glue.as_bytes())?;
-    index = set_integrity(&index, &format!("/{new_stem}_bg.wasm"), &primary)?;
+    index = crate::page_minify::set_integrity(&index, &format!("/{new_stem}.js"), glue.as_bytes())?;
+    index = crate::page_minify::set_integrity(&index, &format!("/{new_stem}_bg.wasm"), &primary)?;
     fs::write(&index_path, index)?;
     Ok(Report {
         primary: primary.len(),
@@ -184,29 +183,4 @@ fn patch_glue(glue: &str, stem: &str) -> Result<String> {
     let imports = "        \"wk\": { __proto__: null, load: __wkLoadSync },\n";
     let loader = LOADER.replace("LAZY_FILE", &format!("{stem}_lazy.wasm"));
     Ok(format!("{}{imports}{}{loader}", &glue[..at], &glue[at..]))
-}
-
-/// Sets the `integrity` of the tag that references `href` to the sha384 of `bytes`.
-fn set_integrity(index: &str, href: &str, bytes: &[u8]) -> Result<String> {
-    let digest = base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes));
-    let mut out = String::with_capacity(index.len());
-    let mut rest = index;
-    let needle = format!("href=\"{href}\"");
-    while let Some(at) = rest.find(&needle) {
-        let tag_end = rest[at..].find('>').map_or(rest.len(), |e| at + e);
-        let tag = &rest[at..tag_end];
-        let tag = match tag.find("integrity=\"sha384-") {
-            Some(i) => {
-                let start = i + "integrity=\"".len();
-                let end = tag[start..].find('"').context("unterminated integrity")? + start;
-                format!("{}sha384-{digest}{}", &tag[..start], &tag[end..])
-            }
-            None => tag.to_owned(),
-        };
-        out.push_str(&rest[..at]);
-        out.push_str(&tag);
-        rest = &rest[tag_end..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }

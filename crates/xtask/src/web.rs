@@ -27,8 +27,9 @@ fn path_with_binaryen() -> std::ffi::OsString {
 /// Builds the page with `trunk build --release` into [`dist_dir`]: the browser crate in
 /// the size-tuned `wasm-release` profile on the pinned nightly with the standard library
 /// rebuilt ([`crate::page_toolchain`]), wasm-bindgen 0.2.108, wasm-opt from binaryen 132.
-/// trunk runs offline (`Trunk.toml`), so it downloads nothing. Every file then gets its
-/// `.br` and `.gz` beside it, which the node serves by content negotiation.
+/// trunk runs offline (`Trunk.toml`), so it downloads nothing. The wasm is then split
+/// ([`crate::page_split`]), the scripts minified ([`crate::page_minify`]), and every file
+/// gets its `.br` and `.gz` beside it, which the node serves by content negotiation.
 pub fn build_web() -> Result<()> {
     crate::page_toolchain::ensure_page_toolchain()?;
     let mut trunk = program("trunk", &["build", "--release"]);
@@ -54,6 +55,12 @@ pub fn build_web() -> Result<()> {
         crate::page_tables::Outcome::Skipped(why) => {
             eprintln!("==> curve tables: shipped in the wasm ({why})")
         }
+    }
+    let esbuild = crate::web_tools::esbuild_bin();
+    let minified = crate::page_minify::minify_page(&dist_dir(), &esbuild)
+        .context("step `minify the page's scripts` failed")?;
+    for (name, before, after) in minified {
+        eprintln!("==> minified {name}: {before} -> {after} bytes");
     }
     eprintln!("==> precompress the page (brotli 11, zopfli gzip)");
     let files =

@@ -1,5 +1,6 @@
 //! Tools for building and testing the browser peer: wasm-bindgen-cli, trunk, npm's
-//! binaryen (wasm-opt) and Debian's chromium + chromedriver.
+//! binaryen (wasm-opt) and esbuild (the page's JS minifier) and Debian's chromium +
+//! chromedriver.
 //!
 //! Every function is idempotent and skips the install when the tool is already present
 //! with the pinned version.
@@ -20,6 +21,9 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 pub const WASM_PACK_VERSION: &str = "0.15.1";
 /// Pinned binaryen npm package (provides `wasm-opt`).
 pub const BINARYEN_VERSION: &str = "132.0.0";
+/// Pinned esbuild npm package: minifies the page's scripts (`crate::page_minify`); the
+/// same version bundles the js-libp2p reference page (`tests/page-js/package.json`).
+pub const ESBUILD_VERSION: &str = "0.28.2";
 
 /// Ensures every browser tool: the page tools, wasm-pack and chromium.
 pub fn ensure_web_tools() -> Result<()> {
@@ -41,11 +45,12 @@ pub fn ensure_wasm_pack() -> Result<()> {
     )
 }
 
-/// Ensures what building the page needs: wasm-bindgen-cli, trunk, binaryen.
+/// Ensures what building the page needs: wasm-bindgen-cli, trunk, binaryen, esbuild.
 pub fn ensure_page_tools() -> Result<()> {
     ensure_wasm_bindgen_cli()?;
     ensure_trunk()?;
-    ensure_binaryen()
+    ensure_binaryen()?;
+    ensure_esbuild()
 }
 
 /// `cargo install --locked <args>`, built for install speed: trunk's own release profile
@@ -102,22 +107,42 @@ pub fn binaryen_bin_dir() -> PathBuf {
 /// Installs npm `binaryen@`[`BINARYEN_VERSION`] into [`binaryen_prefix`]
 /// unless that version is already installed there.
 pub fn ensure_binaryen() -> Result<()> {
-    let prefix = binaryen_prefix();
-    let manifest = prefix.join("node_modules/binaryen/package.json");
+    ensure_npm_tool("binaryen", BINARYEN_VERSION, &binaryen_prefix())
+}
+
+/// The project-local npm prefix esbuild is installed into (git-ignored).
+fn esbuild_prefix() -> PathBuf {
+    workspace_root().join(".tools").join("esbuild")
+}
+
+/// The pinned esbuild executable ([`ensure_esbuild`] installs it).
+pub fn esbuild_bin() -> PathBuf {
+    esbuild_prefix().join("node_modules/.bin/esbuild")
+}
+
+/// Installs npm `esbuild@`[`ESBUILD_VERSION`] into its project-local prefix unless that
+/// version is already installed there.
+pub fn ensure_esbuild() -> Result<()> {
+    ensure_npm_tool("esbuild", ESBUILD_VERSION, &esbuild_prefix())
+}
+
+/// Installs npm `<name>@<version>` into `prefix` unless that version is already there.
+fn ensure_npm_tool(name: &str, version: &str, prefix: &std::path::Path) -> Result<()> {
+    let manifest = prefix.join("node_modules").join(name).join("package.json");
     let installed = std::fs::read_to_string(manifest).is_ok_and(|text| {
         text.lines().any(|line| {
             let line = line.trim().trim_end_matches(',');
-            line == format!("\"version\": \"{BINARYEN_VERSION}\"")
+            line == format!("\"version\": \"{version}\"")
         })
     });
     if installed {
-        eprintln!("==> binaryen {BINARYEN_VERSION}: present");
+        eprintln!("==> {name} {version}: present");
         return Ok(());
     }
-    let package = format!("binaryen@{BINARYEN_VERSION}");
+    let package = format!("{name}@{version}");
     let prefix = prefix.to_string_lossy().into_owned();
     run_step(
-        "install binaryen",
+        &format!("install {name}"),
         &mut program(
             "npm",
             &["install", "--no-save", "--prefix", &prefix, &package],

@@ -30,9 +30,10 @@ pub struct Runs {
 /// What the Performance API knows about the document and its resources.
 const TIMING: &str = r#"
 const nav = performance.getEntriesByType("navigation")[0];
-// The wasm's second part (`_lazy.wasm`) is fetched after joined: not part of the load.
+// The wasm's second part (`_lazy.wasm`) and the metrics panel (`/metrics-<hash>.js`) are
+// fetched after joined: not part of the load.
 const assets = performance.getEntriesByType("resource")
-  .filter((r) => !r.name.includes("/api/") && !r.name.endsWith("_lazy.wasm"));
+  .filter((r) => !r.name.includes("/api/") && !r.name.endsWith("_lazy.wasm") && !/\/metrics-[0-9a-f]+\.js$/.test(r.name));
 return {
   html: nav ? nav.responseEnd : null,
   assets: assets.length ? Math.max(...assets.map((r) => r.responseEnd)) : null,
