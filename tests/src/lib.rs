@@ -283,6 +283,14 @@ impl ServeProcess {
         assert!(status.success(), "kill -{signal} {pid}");
     }
 
+    /// Waits for the node to exit (after a signal sent some other way), so that its ports and
+    /// data dir are free for the next node.
+    pub async fn exited(mut self) {
+        within("webkad serve exit", self.child.wait())
+            .await
+            .expect("wait");
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code and the rest of stdout.
     pub async fn terminate(mut self) -> (i32, String) {
         let pid = self.child.id().expect("running");

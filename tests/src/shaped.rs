@@ -19,6 +19,7 @@
 //! namespace but the 127.0.0.1 forward to chromedriver; namespaces, processes and devices go
 //! when the [`ShapedLab`] is dropped.
 
+mod trace;
 mod wire;
 
 use std::{path::Path, time::Duration};

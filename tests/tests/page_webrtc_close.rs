@@ -55,7 +55,8 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
         noticed < GOODBYE_WOULD_TAKE,
         "noticed after {noticed:?}: the node's goodbye did not reach the page"
     );
-    drop(node);
+    // The same port and data dir next: a node still exiting would hold them.
+    node.exited().await;
     let node = serve_page(&web_dir, port, &flags).await;
     page.wait_joined().await;
 

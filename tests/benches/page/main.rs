@@ -35,6 +35,13 @@ fn loads() -> usize {
         .unwrap_or(5)
 }
 
+/// Whether to measure the variant `label` ("webkad over ws"): all unless
+/// `WEBKAD_BENCH_VARIANTS` lists labels (comma-separated) to run alone.
+fn wanted(label: &str) -> bool {
+    std::env::var("WEBKAD_BENCH_VARIANTS")
+        .map_or(true, |list| list.split(',').any(|v| v.trim() == label))
+}
+
 /// The two pages and the transports each is measured on.
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("webkad", "/", "webrtc-direct"),
@@ -133,6 +140,9 @@ async fn run_network(
             continue;
         }
         let label = format!("{page} over {transport}");
+        if !wanted(&label) {
+            continue;
+        }
         let url = format!("{base}{path}?transport={transport}");
         let runs = joins::measure(driver, &url, loads(), args).await;
         let first: Vec<f64> = runs.first.iter().map(|l| l.joined_ms).collect();

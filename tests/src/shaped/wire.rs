@@ -11,6 +11,10 @@
 //! The model is netem's `delay <rtt/2> rate <bits> limit <QUEUE_BYTES>`: each packet waits
 //! for the ones ahead of it, takes `len × 8 / rate` to send, then arrives `rtt/2` later; a
 //! packet that would find more than [`QUEUE_BYTES`] queued is dropped.
+//!
+//! With `WEBKAD_WIRE_TRACE=<file>` the wire appends a line for every UDP packet it
+//! delivers (milliseconds since it started, direction, size, what it carries: STUN, a DTLS
+//! record's type and handshake message), to see where WebRTC-direct's round trips go.
 
 use std::{
     collections::VecDeque,
@@ -175,9 +179,24 @@ async fn run(
 ) -> io::Result<()> {
     let (server, client) = (AsyncDevice::new(server)?, AsyncDevice::new(client)?);
     let delay = profile.rtt / 2;
+    let trace = super::trace::Trace::from_env();
     tokio::try_join!(
-        carry(&server, &client, profile.down_bits_per_s, delay, &down),
-        carry(&client, &server, profile.up_bits_per_s, delay, &up),
+        carry(
+            &server,
+            &client,
+            profile.down_bits_per_s,
+            delay,
+            &down,
+            trace.side("down")
+        ),
+        carry(
+            &client,
+            &server,
+            profile.up_bits_per_s,
+            delay,
+            &up,
+            trace.side("up  ")
+        ),
         forward(listener, client_port),
     )?;
     Ok(())
@@ -196,6 +215,7 @@ async fn carry(
     bits_per_s: u64,
     delay: Duration,
     counters: &Counters,
+    trace: super::trace::Side,
 ) -> io::Result<()> {
     // Packets in flight with their arrival times, in order (a FIFO link never reorders).
     let mut in_flight: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
@@ -220,6 +240,7 @@ async fn carry(
             () = sleep_until(next) => {
                 let (_, packet) = in_flight.pop_front().expect("a packet is due");
                 to.send(&packet).await?;
+                trace.packet(&packet);
                 counters.packets.fetch_add(1, Ordering::Relaxed);
                 counters.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
             }

@@ -9,6 +9,8 @@
 //! full, an attempt from a quieter IP evicts the oldest of the busiest IP's, so a few
 //! spraying addresses cannot lock everyone else out. The first request of an
 //! attempt is kept and replayed to its agent, so no retransmission timer is waited on.
+//! Binding requests reach the agents as nominations ([`stun::nominating`]), so DTLS starts
+//! after the first check instead of waiting for the browser's next one.
 
 use std::collections::HashMap;
 use std::io;
@@ -156,18 +158,25 @@ impl UdpMux {
 
     /// Routes one received datagram.
     async fn route(&self, datagram: &[u8], from: SocketAddr, attempts: &mpsc::Sender<Attempt>) {
-        let target = {
+        let (target, nominating) = {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
             // Binding requests go by ufrag even from a routed address: a dialer that gave up
             // on a hung attempt tries again from the same socket with a new ufrag.
             if let Some(usernames) = stun::binding_usernames(datagram) {
-                self.route_binding(&mut state, datagram, from, usernames, attempts)
+                let password = usernames.local.clone();
+                let conn = self.route_binding(&mut state, datagram, from, usernames, attempts);
+                // Our password is our ufrag in both handshake versions (`Credentials`).
+                let nominating = conn
+                    .as_ref()
+                    .and_then(|_| stun::nominating(datagram, &password));
+                (conn, nominating)
             } else {
-                state.routes.get(&from).cloned()
+                (state.routes.get(&from).cloned(), None)
             }
         };
+        let datagram = nominating.as_deref().unwrap_or(datagram);
         if let Some(conn) = target
             && let Err(error) = conn.write_packet(datagram, from).await
         {
@@ -188,9 +197,12 @@ impl UdpMux {
             // One address per ufrag: another source cannot ride on someone's connection.
             return (addresses.is_empty() || addresses.contains(&from)).then(|| conn.clone());
         }
+        // The request replayed to the new agent, as a nomination (see `stun::nominating`).
+        let first =
+            || stun::nominating(datagram, &usernames.local).unwrap_or_else(|| datagram.to_vec());
         if let Some(pending) = state.pending.get_mut(&usernames.local) {
             if pending.from == from {
-                pending.first = datagram.to_vec();
+                pending.first = first();
             }
             return None;
         }
@@ -230,12 +242,13 @@ impl UdpMux {
             return None;
         }
         permit.send(Attempt { from, credentials });
+        let first = first();
         state.pending.insert(
             usernames.local,
             Pending {
                 from,
                 since: Instant::now(),
-                first: datagram.to_vec(),
+                first,
             },
         );
         None
