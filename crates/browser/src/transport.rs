@@ -57,7 +57,7 @@ pub fn build(
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
         .map_err(|e| e.to_string())?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .with_swarm_config(|c| config.swarm_config(c))
         .build();
     Ok(swarm)
 }

@@ -109,9 +109,7 @@ pub async fn build(
                         .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
                 })
                 .map_err(err)?
-                .with_swarm_config(|c| {
-                    c.with_idle_connection_timeout(config.idle_connection_timeout)
-                })
+                .with_swarm_config(|c| config.swarm_config(c))
                 .build()
         };
     }

@@ -34,10 +34,14 @@ impl Trace {
 pub(super) struct Side(Trace, &'static str);
 
 impl Side {
-    /// Records `packet` (an IPv4 packet) if it is UDP and tracing is on.
+    /// Records `packet` (an IPv4 packet) if it is UDP, or TCP with a payload, and tracing
+    /// is on.
     pub(super) fn packet(&self, packet: &[u8]) {
         let Some(shared) = &self.0.0 else { return };
-        let Some(what) = udp_payload(packet).map(classify) else {
+        let Some(what) = udp_payload(packet)
+            .map(classify)
+            .or_else(|| tcp_payload(packet))
+        else {
             return;
         };
         let ms = shared.0.elapsed().as_secs_f64() * 1000.0;
@@ -52,6 +56,18 @@ fn udp_payload(packet: &[u8]) -> Option<&[u8]> {
     let ihl = usize::from(packet.first()? & 0x0f) * 4;
     (packet.first()? >> 4 == 4 && *packet.get(9)? == 17).then_some(())?;
     packet.get(ihl + 8..)
+}
+
+/// "TCP <source port>→<destination port> <payload bytes>" for a TCP segment with a payload.
+fn tcp_payload(packet: &[u8]) -> Option<String> {
+    let ihl = usize::from(packet.first()? & 0x0f) * 4;
+    (packet.first()? >> 4 == 4 && *packet.get(9)? == 6).then_some(())?;
+    let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
+    let tcp = packet.get(ihl..)?;
+    let offset = usize::from(tcp.get(12)? >> 4) * 4;
+    let payload = total.checked_sub(ihl + offset).filter(|&n| n > 0)?;
+    let port = |i: usize| u16::from_be_bytes([tcp[i], tcp[i + 1]]);
+    Some(format!("TCP {}->{} {payload}", port(0), port(2)))
 }
 
 /// What a UDP payload carries, by RFC 7983's demultiplexing of its first byte.
