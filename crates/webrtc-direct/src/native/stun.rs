@@ -151,7 +151,7 @@ mod tests {
             Box::new(Username::new(ATTR_USERNAME, "srv:cli".into())),
         ];
         if nominates {
-            setters.push(Box::new(UseCandidateAttr::default()));
+            setters.push(Box::new(UseCandidateAttr));
         }
         setters.push(Box::new(MessageIntegrity::new_short_term_integrity(
             password.into(),
