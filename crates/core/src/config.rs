@@ -394,7 +394,7 @@ impl Config {
     /// out with its protocol proposal, as go-libp2p and js-libp2p send theirs, instead of a
     /// round trip later). The wire format is plain multistream-select 1.0; a remote that
     /// refuses the protocol fails the stream, as it would anyway with one protocol offered.
-    /// A page's first DHT answer and relay reservation each come a round trip sooner.
+    /// A page's first DHT answer over WebRTC-direct comes a round trip sooner.
     pub fn swarm_config(&self, swarm: libp2p::swarm::Config) -> libp2p::swarm::Config {
         swarm
             .with_idle_connection_timeout(self.idle_connection_timeout)
