@@ -1,5 +1,6 @@
-//! The wire's packet trace (`WEBKAD_WIRE_TRACE=<file>`): one line per UDP packet
-//! delivered, to see where WebRTC-direct's round trips go on the shaped link.
+//! The wire's packet trace (`WEBKAD_WIRE_TRACE=<file>`): one line per UDP packet and per
+//! TCP segment with a payload delivered, to see where a join's round trips go on the
+//! shaped link.
 
 use std::{
     io::Write,

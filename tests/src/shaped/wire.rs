@@ -12,9 +12,9 @@
 //! for the ones ahead of it, takes `len × 8 / rate` to send, then arrives `rtt/2` later; a
 //! packet that would find more than [`QUEUE_BYTES`] queued is dropped.
 //!
-//! With `WEBKAD_WIRE_TRACE=<file>` the wire appends a line for every UDP packet it
-//! delivers (milliseconds since it started, direction, size, what it carries: STUN, a DTLS
-//! record's type and handshake message), to see where WebRTC-direct's round trips go.
+//! With `WEBKAD_WIRE_TRACE=<file>` the wire appends a line for every UDP packet and TCP
+//! segment with a payload it delivers (milliseconds since it started, direction, size, what
+//! it carries: STUN, a DTLS record's type and handshake message, TCP ports and payload size).
 
 use std::{
     collections::VecDeque,
