@@ -145,6 +145,32 @@ fn check_link(lab: &ShapedLab) {
     assert_eq!((stats.down.dropped, stats.up.dropped), (0, 0));
 }
 
+/// How long a joined WebRTC-direct page sits idle on the link.
+const IDLE: Duration = Duration::from_secs(12);
+
+/// The page declares a WebRTC-direct connection dead after 2 s without a packet, and the
+/// node keeps idle connections busy with keepalives (issue 14): on a 150 ms link a healthy
+/// idle connection must stay up, at a cost the link can see.
+async fn stays_up_while_idle(lab: &ShapedLab, page: &webkad_tests::webdriver::Browser) {
+    let disconnects = |log: &str| log.matches("disconnected from").count();
+    let before_log = disconnects(&page.text("log").await);
+    let before = lab.stats();
+    tokio::time::sleep(IDLE).await;
+    let after = lab.stats();
+    let per_s = |bytes: u64| bytes as f64 / IDLE.as_secs_f64();
+    println!(
+        "page over webrtc-direct, idle {IDLE:?}: {:.0} B/s down, {:.0} B/s up on the link",
+        per_s(after.down.bytes - before.down.bytes),
+        per_s(after.up.bytes - before.up.bytes),
+    );
+    let log = page.text("log").await;
+    assert_eq!(
+        disconnects(&log),
+        before_log,
+        "a healthy idle WebRTC-direct connection was closed; the page's log:\n{log}"
+    );
+}
+
 #[tokio::test]
 async fn mobile_link_shapes_tcp_udp_and_the_page_joins_behind_it() {
     let Some(lab) = ShapedLab::new("shaped_link", LinkProfile::MOBILE).await else {
@@ -180,6 +206,9 @@ async fn mobile_link_shapes_tcp_udp_and_the_page_joins_behind_it() {
             joined_ms.parse::<f64>().is_ok_and(|ms| ms > 0.0),
             "data-joined-ms is {joined_ms:?}"
         );
+        if transport == "webrtc-direct" {
+            stays_up_while_idle(&lab, &page).await;
+        }
         page.close().await;
     }
     let stats = lab.stats();

@@ -15,6 +15,7 @@ use web_sys::RtcPeerConnection;
 
 use super::channel::WebChannel;
 use super::dialer::{self, DialError, Hooks};
+use super::liveness::Liveness;
 use crate::credentials::Version;
 use crate::stream::{Stream, Streams};
 
@@ -24,6 +25,7 @@ struct Inner {
     pc: RtcPeerConnection,
     hooks: Hooks,
     opening: Option<Opening>,
+    liveness: Liveness,
 }
 
 /// An established connection from the page.
@@ -92,6 +94,11 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
         self.streams.poll_closing(cx);
+        let inner = &mut *self.inner;
+        if inner.liveness.poll(&inner.pc, cx).is_ready() {
+            tracing::debug!("WebRTC-direct: the remote fell silent; closing");
+            dialer::mark_gone(&inner.hooks.inbound);
+        }
         if self.gone(cx) {
             return Poll::Ready(Err(DialError::ChannelClosed));
         }
@@ -154,6 +161,7 @@ impl libp2p::core::Transport for Transport {
                         pc,
                         hooks,
                         opening: None,
+                        liveness: Liveness::new(),
                     }),
                     streams: Streams::dialer(),
                 },

@@ -70,7 +70,7 @@ pub(crate) struct Hooks {
 }
 
 /// Marks the connection gone and wakes whoever waits on it.
-fn mark_gone(inbound: &RefCell<Inbound>) {
+pub(crate) fn mark_gone(inbound: &RefCell<Inbound>) {
     let mut inbound = inbound.borrow_mut();
     inbound.gone = true;
     if let Some(waker) = inbound.waker.take() {

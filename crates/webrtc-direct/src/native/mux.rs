@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -28,34 +28,19 @@ use webrtc::util::{Conn, Error as UtilError};
 use super::shed::{Reason, SHED};
 use super::stun::{self, Usernames};
 use crate::credentials::Credentials;
+use keepalive::Keepalives;
+pub use limits::Limits;
+use limits::evict_from_busiest;
+
+mod keepalive;
+mod limits;
 
 /// Largest datagram read; WebRTC stacks keep packets under the path MTU.
 const RECEIVE_MTU: usize = 8192;
 /// How often expired attempts and closed connections are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// Bounds on connection attempts (STUN requests for a ufrag no connection owns yet).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Attempts in flight at once, from everyone.
-    pub max_pending: usize,
-    /// Attempts in flight at once from one source IP.
-    pub max_pending_per_ip: usize,
-    /// How long an attempt may take to become a connection before it is dropped.
-    pub handshake_timeout: Duration,
-}
-
-impl Default for Limits {
-    /// 64 attempts, 8 per IP, 8 s: a browser completes ICE, DTLS, SCTP and noise in a few
-    /// round trips, so 8 s covers slow mobile links while a spray is forgotten quickly.
-    fn default() -> Self {
-        Self {
-            max_pending: 64,
-            max_pending_per_ip: 8,
-            handshake_timeout: Duration::from_secs(8),
-        }
-    }
-}
+/// How often idle dialers are checked for a keepalive ([`keepalive::KEEPALIVE_IDLE`]).
+const KEEPALIVE_EVERY: Duration = Duration::from_millis(125);
 
 /// A new connection attempt for the listener to answer with a peer connection.
 #[derive(Debug, Clone)]
@@ -72,6 +57,8 @@ struct Pending {
     since: Instant,
     /// The latest Binding request, replayed to the agent once it asks for its connection.
     first: Vec<u8>,
+    /// The dialer's credentials, for the keepalives once it is established.
+    credentials: Credentials,
 }
 
 #[derive(Default)]
@@ -79,12 +66,14 @@ struct State {
     conns: HashMap<String, UDPMuxConn>,
     routes: HashMap<SocketAddr, UDPMuxConn>,
     pending: HashMap<String, Pending>,
+    keepalives: Keepalives,
     closed: bool,
 }
 
 impl State {
     /// Closes the connection under `ufrag`, if any, and forgets its routes.
     fn drop_conn(&mut self, ufrag: &str) {
+        self.keepalives.remove(ufrag);
         if let Some(conn) = self.conns.remove(ufrag) {
             for address in conn.get_addresses() {
                 self.routes.remove(&address);
@@ -151,13 +140,34 @@ impl UdpMux {
 
     /// The attempt under `ufrag` became a connection: it no longer counts against the limits.
     pub fn established(&self, ufrag: &str) {
-        if let Ok(mut state) = self.state.lock() {
-            state.pending.remove(ufrag);
+        if let Ok(mut state) = self.state.lock()
+            && let Some(pending) = state.pending.remove(ufrag)
+            && state.conns.contains_key(ufrag)
+        {
+            state
+                .keepalives
+                .add(pending.from, ufrag, &pending.credentials);
+        }
+    }
+
+    /// Sends the keepalives that are due ([`keepalive`]).
+    async fn keep_alive(&self) {
+        let due = match self.state.lock() {
+            Ok(mut state) => state.keepalives.due(Instant::now()),
+            Err(_) => return,
+        };
+        for (to, request) in due {
+            if let Err(error) = self.socket.send_to(&request, to).await {
+                tracing::debug!(%to, %error, "keepalive not sent");
+            }
         }
     }
 
     /// Routes one received datagram.
     async fn route(&self, datagram: &[u8], from: SocketAddr, attempts: &mpsc::Sender<Attempt>) {
+        if keepalive::is_answer(datagram) {
+            return;
+        }
         let (target, nominating) = {
             let Ok(mut state) = self.state.lock() else {
                 return;
@@ -241,7 +251,10 @@ impl UdpMux {
             SHED.add(reason, 1);
             return None;
         }
-        permit.send(Attempt { from, credentials });
+        permit.send(Attempt {
+            from,
+            credentials: credentials.clone(),
+        });
         let first = first();
         state.pending.insert(
             usernames.local,
@@ -249,6 +262,7 @@ impl UdpMux {
                 from,
                 since: Instant::now(),
                 first,
+                credentials,
             },
         );
         None
@@ -295,34 +309,6 @@ impl UdpMux {
     }
 }
 
-/// The total bound is full and an attempt comes from an IP holding `from_ip` attempts: if
-/// another IP holds at least two more, its oldest attempt makes room. So a spray from a few
-/// addresses cannot lock everyone else out for a handshake timeout; to do that it needs as
-/// many addresses as [`Limits::max_pending`].
-fn evict_from_busiest(state: &mut State, from_ip: usize) {
-    let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
-    for pending in state.pending.values() {
-        *per_ip.entry(pending.from.ip()).or_default() += 1;
-    }
-    let Some((busiest, count)) = per_ip.into_iter().max_by_key(|(_, count)| *count) else {
-        return;
-    };
-    if count < from_ip + 2 {
-        return;
-    }
-    let oldest = state
-        .pending
-        .iter()
-        .filter(|(_, pending)| pending.from.ip() == busiest)
-        .min_by_key(|(_, pending)| pending.since)
-        .map(|(ufrag, _)| ufrag.clone());
-    let Some(ufrag) = oldest else { return };
-    state.pending.remove(&ufrag);
-    // Its agent, if it has one already, fails its handshake and is removed by the listener.
-    state.drop_conn(&ufrag);
-    SHED.add(Reason::Evicted, 1);
-}
-
 impl Drop for UdpMux {
     fn drop(&mut self) {
         if let Ok(mut reader) = self.reader.lock()
@@ -336,6 +322,7 @@ impl Drop for UdpMux {
 async fn read_loop(socket: Arc<UdpSocket>, mux: Weak<UdpMux>, attempts: mpsc::Sender<Attempt>) {
     let mut buffer = vec![0u8; RECEIVE_MTU];
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buffer) => {
@@ -349,6 +336,10 @@ async fn read_loop(socket: Arc<UdpSocket>, mux: Weak<UdpMux>, attempts: mpsc::Se
             _ = sweep.tick() => {
                 let Some(mux) = mux.upgrade() else { return };
                 mux.sweep();
+            }
+            _ = keepalive.tick() => {
+                let Some(mux) = mux.upgrade() else { return };
+                mux.keep_alive().await;
             }
         }
     }
@@ -365,6 +356,7 @@ impl UDPMux for UdpMux {
             state.closed = true;
             state.routes.clear();
             state.pending.clear();
+            state.keepalives = Keepalives::default();
             state.conns.drain().map(|(_, conn)| conn).collect()
         };
         for conn in conns {
@@ -440,6 +432,9 @@ impl UDPMuxWriter for UdpMux {
     }
 
     async fn send_to(&self, buf: &[u8], target: &SocketAddr) -> Result<usize, UtilError> {
+        if let Ok(mut state) = self.state.lock() {
+            state.keepalives.sent(target);
+        }
         Ok(self.socket.send_to(buf, *target).await?)
     }
 }

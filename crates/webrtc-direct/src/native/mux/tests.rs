@@ -1,6 +1,6 @@
 //! The mux on real loopback sockets.
 
-use std::net::{Ipv4Addr, UdpSocket as StdSocket};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket as StdSocket};
 
 use super::*;
 
