@@ -10,6 +10,7 @@
 //! - [`channel`]: the [`DataChannel`] trait each WebRTC stack implements.
 //! - [`stream`]: [`Stream`], `AsyncRead`/`AsyncWrite` with the half-close state machine and
 //!   FIN_ACK; [`Streams`], the per-connection side that finishes closes of dropped streams.
+//! - [`liveness`]: when a dialer may call a silent remote gone (keepalive cadence).
 //! - [`noise`]: the certhash prologue of the noise handshake on data channel 0.
 //! - `browser` (wasm only): the page's dialer on web-sys (in progress: the data channel).
 //! - `native` (not in wasm): the listener's UDP mux and, next, the listener itself.
@@ -21,6 +22,7 @@ pub mod channel;
 pub mod credentials;
 pub mod dialer_sdp;
 pub mod frame;
+pub mod liveness;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod noise;

@@ -138,15 +138,28 @@ impl UdpMux {
             .unwrap_or(0)
     }
 
-    /// The attempt under `ufrag` became a connection: it no longer counts against the limits.
+    /// The attempt under `ufrag` became a connection: it no longer counts against the limits,
+    /// and its dialer gets the keepalives' announcement at once ([`keepalive`]).
     pub fn established(&self, ufrag: &str) {
-        if let Ok(mut state) = self.state.lock()
-            && let Some(pending) = state.pending.remove(ufrag)
-            && state.conns.contains_key(ufrag)
-        {
-            state
-                .keepalives
-                .add(pending.from, ufrag, &pending.credentials);
+        let (to, announcement) = {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            let Some(pending) = state.pending.remove(ufrag) else {
+                return;
+            };
+            if !state.conns.contains_key(ufrag) {
+                return;
+            }
+            let announcement =
+                state
+                    .keepalives
+                    .add(pending.from, ufrag, &pending.credentials, Instant::now());
+            (pending.from, announcement)
+        };
+        for check in announcement {
+            // A full send buffer loses a check; idle keepalives arm the page's watch too.
+            let _ = self.socket.try_send_to(&check, to);
         }
     }
 
@@ -433,7 +446,7 @@ impl UDPMuxWriter for UdpMux {
 
     async fn send_to(&self, buf: &[u8], target: &SocketAddr) -> Result<usize, UtilError> {
         if let Ok(mut state) = self.state.lock() {
-            state.keepalives.sent(target);
+            state.keepalives.sent(target, Instant::now());
         }
         Ok(self.socket.send_to(buf, *target).await?)
     }

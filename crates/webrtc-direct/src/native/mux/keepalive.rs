@@ -4,15 +4,18 @@
 //! A browser learns that its remote vanished only from its own ICE checks: Chromium checks a
 //! stable pair every 2.5 s and turns `disconnected` once its checks went unanswered for
 //! about 5 s, so a `kill -9` was noticed after about 6 s. An ICE-lite listener sends no checks
-//! of its own. So this mux sends one: a STUN Binding request to each established dialer that
-//! heard nothing from us for [`KEEPALIVE_IDLE`], signed with the dialer's password (which both
-//! handshake versions give us, see [`Credentials`]), as a controlled agent. Any ICE agent
-//! answers a valid check; the browser counts the request in its candidate-pair statistics,
-//! which the page's liveness watch reads (`browser/liveness.rs`). The answers carry our
+//! of its own. So this mux sends them: STUN Binding requests signed with the dialer's password
+//! (which both handshake versions give us, see [`Credentials`]), as a controlled agent.
+//! First [`ANNOUNCED_CHECKS`] of them at once, when the handshake completes: that surplus of
+//! checks is how the page tells our listener from others ([`crate::liveness`]), and it
+//! arrives before the page's first reading even when the node dies right after the join.
+//! Then one whenever the dialer heard nothing from us for [`KEEPALIVE_IDLE`]. Any ICE agent answers a valid check; the browser counts the request
+//! in its candidate-pair statistics, which the page's watch reads. The answers carry our
 //! transaction-ID marker and are dropped here: the agent did not send those requests.
 //!
-//! Cost: at most two small datagrams (about 100 bytes each way) per idle connection every
-//! [`KEEPALIVE_IDLE`]; none while the connection carries traffic towards the dialer.
+//! Cost: the announcement, then at most one check (152 bytes) and its answer (92 bytes) per
+//! idle connection every [`KEEPALIVE_IDLE`]; none while the connection carries traffic
+//! towards the dialer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,11 +31,12 @@ use webrtc::stun::message::{BINDING_REQUEST, Message, Setter};
 use webrtc::stun::textattrs::Username;
 
 use crate::credentials::Credentials;
+use crate::liveness::ANNOUNCED_CHECKS;
 use crate::native::stun::is_stun;
 
 /// A dialer that heard nothing from us for this long gets a keepalive. The page declares a
-/// connection dead after 2 s without a packet (`browser/liveness.rs`), so four keepalives in
-/// a row must be lost before a live connection is closed.
+/// connection dead after 2 s without a packet ([`crate::liveness::SILENCE`]), so four
+/// keepalives in a row must be lost before a live connection is closed.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_millis(500);
 
 /// The first bytes of our keepalives' transaction IDs, to recognise their answers.
@@ -50,6 +54,7 @@ struct Dialer {
     username: String,
     /// The dialer's ICE password, which keys the check's MESSAGE-INTEGRITY.
     password: String,
+    /// When we last sent the dialer anything.
     last_sent: Instant,
 }
 
@@ -60,17 +65,26 @@ pub struct Keepalives {
 }
 
 impl Keepalives {
-    /// The connection under our `ufrag`, with the dialer at `to`, is established.
-    pub fn add(&mut self, to: SocketAddr, ufrag: &str, credentials: &Credentials) {
-        self.dialers.insert(
-            to,
-            Dialer {
-                ufrag: ufrag.to_owned(),
-                username: format!("{}:{}", credentials.remote_ufrag, credentials.local),
-                password: credentials.remote_pwd.clone(),
-                last_sent: Instant::now(),
-            },
-        );
+    /// The connection under our `ufrag`, with the dialer at `to`, is established at `now`;
+    /// answers the announcing checks to send it at once.
+    pub fn add(
+        &mut self,
+        to: SocketAddr,
+        ufrag: &str,
+        credentials: &Credentials,
+        now: Instant,
+    ) -> Vec<Vec<u8>> {
+        let dialer = Dialer {
+            ufrag: ufrag.to_owned(),
+            username: format!("{}:{}", credentials.remote_ufrag, credentials.local),
+            password: credentials.remote_pwd.clone(),
+            last_sent: now,
+        };
+        let announcement = (0..ANNOUNCED_CHECKS)
+            .filter_map(|_| check(&dialer.username, &dialer.password))
+            .collect();
+        self.dialers.insert(to, dialer);
+        announcement
     }
 
     /// Forgets the connection under our `ufrag`.
@@ -78,10 +92,10 @@ impl Keepalives {
         self.dialers.retain(|_, dialer| dialer.ufrag != ufrag);
     }
 
-    /// Something was just sent to `to`.
-    pub fn sent(&mut self, to: &SocketAddr) {
+    /// Something was sent to `to` at `now`.
+    pub fn sent(&mut self, to: &SocketAddr, now: Instant) {
         if let Some(dialer) = self.dialers.get_mut(to) {
-            dialer.last_sent = Instant::now();
+            dialer.last_sent = now;
         }
     }
 
@@ -145,31 +159,37 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_dialer_gets_a_check_signed_with_its_password() {
+    fn a_dialer_gets_the_announcement_then_keepalives_signed_with_its_password() {
         let mut keepalives = Keepalives::default();
         let to: SocketAddr = "127.0.0.1:5000".parse().expect("address");
         let credentials = credentials();
-        keepalives.add(to, &credentials.local, &credentials);
-        assert!(keepalives.due(Instant::now()).is_empty(), "not idle yet");
-
-        let later = Instant::now() + KEEPALIVE_IDLE;
+        let start = Instant::now();
+        let announcement = keepalives.add(to, &credentials.local, &credentials, start);
+        assert_eq!(announcement.len(), usize::from(ANNOUNCED_CHECKS));
+        assert!(
+            keepalives.due(start + KEEPALIVE_IDLE / 2).is_empty(),
+            "not idle yet"
+        );
+        let later = start + KEEPALIVE_IDLE;
         let due = keepalives.due(later);
         assert_eq!(due.len(), 1);
         assert!(keepalives.due(later).is_empty(), "marked as sent");
         let (target, raw) = &due[0];
         assert_eq!(target, &to);
-        let mut request = Message::new();
-        request.unmarshal_binary(raw).expect("decodes");
-        assert_eq!(request.typ, BINDING_REQUEST);
-        let username = Username::get_from_as(&request, ATTR_USERNAME).expect("USERNAME");
-        assert_eq!(
-            username.to_string(),
-            "cliU:libp2p+webrtc+v2/clientpasswordof22chars1"
-        );
-        MessageIntegrity::new_short_term_integrity(credentials.remote_pwd.clone())
-            .check(&mut request)
-            .expect("signed with the dialer's password");
-        FINGERPRINT.check(&request).expect("fingerprint");
+        for raw in announcement.iter().chain([raw]) {
+            let mut request = Message::new();
+            request.unmarshal_binary(raw).expect("decodes");
+            assert_eq!(request.typ, BINDING_REQUEST);
+            let username = Username::get_from_as(&request, ATTR_USERNAME).expect("USERNAME");
+            assert_eq!(
+                username.to_string(),
+                "cliU:libp2p+webrtc+v2/clientpasswordof22chars1"
+            );
+            MessageIntegrity::new_short_term_integrity(credentials.remote_pwd.clone())
+                .check(&mut request)
+                .expect("signed with the dialer's password");
+            FINGERPRINT.check(&request).expect("fingerprint");
+        }
 
         // Its answer is ours; the dialer's own checks and answers to the agent are not.
         let mut answer = raw.clone();
@@ -185,20 +205,13 @@ mod tests {
         let mut keepalives = Keepalives::default();
         let to: SocketAddr = "127.0.0.1:5000".parse().expect("address");
         let credentials = credentials();
-        keepalives.add(to, &credentials.local, &credentials);
-        std::thread::sleep(KEEPALIVE_IDLE / 2);
-        keepalives.sent(&to);
-        assert!(
-            keepalives
-                .due(Instant::now() + KEEPALIVE_IDLE / 2)
-                .is_empty()
-        );
+        let start = Instant::now();
+        keepalives.add(to, &credentials.local, &credentials, start);
+        keepalives.sent(&to, start + KEEPALIVE_IDLE / 2);
+        assert!(keepalives.due(start + KEEPALIVE_IDLE).is_empty());
+        assert_eq!(keepalives.due(start + KEEPALIVE_IDLE * 3 / 2).len(), 1);
         keepalives.remove(&credentials.local);
         assert_eq!(keepalives.len(), 0);
-        assert!(
-            keepalives
-                .due(Instant::now() + 2 * KEEPALIVE_IDLE)
-                .is_empty()
-        );
+        assert!(keepalives.due(start + 3 * KEEPALIVE_IDLE).is_empty());
     }
 }
