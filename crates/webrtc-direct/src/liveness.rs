@@ -9,9 +9,10 @@
 //! [`SILENCE`] without any packet.
 //!
 //! Other listeners are never held to that rule, because they cannot show it:
-//! - webrtc-rs and pion (ICE-lite, as in rust-libp2p and go-libp2p) send only triggered
-//!   checks, about one per check of the browser (measured in Chromium: one or two more than
-//!   the browser's over a whole handshake);
+//! - webrtc-rs's ICE-lite agent (rust-libp2p) sends only triggered checks, about one per
+//!   check of the browser (measured in Chromium: one or two more than the browser's over a
+//!   whole handshake); pion (go-libp2p), which webrtc-rs ports, should do the same (not
+//!   measured);
 //! - full agents refresh consent every 4 to 6 s (RFC 7675).
 //!
 //! A connection is armed when, within [`ARM_WINDOW`], the remote's checks outnumber the

@@ -9,9 +9,10 @@
 //! First [`ANNOUNCED_CHECKS`] of them at once, when the handshake completes: that surplus of
 //! checks is how the page tells our listener from others ([`crate::liveness`]), and it
 //! arrives before the page's first reading even when the node dies right after the join.
-//! Then one whenever the dialer heard nothing from us for [`KEEPALIVE_IDLE`]. Any ICE agent answers a valid check; the browser counts the request
-//! in its candidate-pair statistics, which the page's watch reads. The answers carry our
-//! transaction-ID marker and are dropped here: the agent did not send those requests.
+//! Then one whenever the dialer heard nothing from us for [`KEEPALIVE_IDLE`]. Any ICE agent
+//! answers a valid check; the browser counts the request in its candidate-pair statistics,
+//! which the page's watch reads. The answers carry our transaction-ID marker and are dropped
+//! here: the agent did not send those requests.
 //!
 //! Cost: the announcement, then at most one check (152 bytes) and its answer (92 bytes) per
 //! idle connection every [`KEEPALIVE_IDLE`]; none while the connection carries traffic
@@ -151,20 +152,23 @@ pub fn is_answer(datagram: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
 
-    fn credentials() -> Credentials {
+    /// A v2 dialer at 127.0.0.1:5000, established now: the keepalives, its address, its
+    /// credentials, when, and the announcement it got.
+    fn established() -> (Keepalives, SocketAddr, Credentials, Instant, Vec<Vec<u8>>) {
+        let mut keepalives = Keepalives::default();
+        let to: SocketAddr = "127.0.0.1:5000".parse().expect("address");
         let pwd = "clientpasswordof22chars1";
-        Credentials::from_username(&format!("libp2p+webrtc+v2/{pwd}"), "cliU").expect("v2")
+        let credentials =
+            Credentials::from_username(&format!("libp2p+webrtc+v2/{pwd}"), "cliU").expect("v2");
+        let start = Instant::now();
+        let announcement = keepalives.add(to, &credentials.local, &credentials, start);
+        (keepalives, to, credentials, start, announcement)
     }
 
     #[test]
     fn a_dialer_gets_the_announcement_then_keepalives_signed_with_its_password() {
-        let mut keepalives = Keepalives::default();
-        let to: SocketAddr = "127.0.0.1:5000".parse().expect("address");
-        let credentials = credentials();
-        let start = Instant::now();
-        let announcement = keepalives.add(to, &credentials.local, &credentials, start);
+        let (mut keepalives, to, credentials, start, announcement) = established();
         assert_eq!(announcement.len(), usize::from(ANNOUNCED_CHECKS));
         assert!(
             keepalives.due(start + KEEPALIVE_IDLE / 2).is_empty(),
@@ -202,11 +206,7 @@ mod tests {
 
     #[test]
     fn traffic_defers_the_keepalive_and_a_closed_connection_gets_none() {
-        let mut keepalives = Keepalives::default();
-        let to: SocketAddr = "127.0.0.1:5000".parse().expect("address");
-        let credentials = credentials();
-        let start = Instant::now();
-        keepalives.add(to, &credentials.local, &credentials, start);
+        let (mut keepalives, to, credentials, start, _) = established();
         keepalives.sent(&to, start + KEEPALIVE_IDLE / 2);
         assert!(keepalives.due(start + KEEPALIVE_IDLE).is_empty());
         assert_eq!(keepalives.due(start + KEEPALIVE_IDLE * 3 / 2).len(), 1);
