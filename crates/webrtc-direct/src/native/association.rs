@@ -18,7 +18,7 @@ const SCTP_PORT: u16 = 5000;
 /// The largest message we take (SCTP reassembles up to this).
 const MAX_MESSAGE: u32 = 256 * 1024;
 /// Streams the remote may open before the connection is handed to the swarm.
-pub(crate) const INBOUND_QUEUE: usize = 32;
+const INBOUND_QUEUE: usize = 32;
 
 /// A reliable, ordered channel; `negotiated` for the noise channel (id 0, no DCEP).
 pub(crate) fn channel_config(negotiated: bool) -> ChannelConfig {

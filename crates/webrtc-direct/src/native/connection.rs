@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -40,9 +39,6 @@ pub enum ConnectionError {
     /// ICE failed or disconnected, or the association ended.
     #[error("the WebRTC connection is gone")]
     Gone,
-    /// A data channel did not open in time.
-    #[error("data channel did not open within {0:?}")]
-    OpenTimeout(Duration),
     /// The WebRTC stack refused an operation.
     #[error("WebRTC: {0}")]
     WebRtc(#[from] webrtc::Error),

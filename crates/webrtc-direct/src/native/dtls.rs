@@ -362,6 +362,9 @@ mod tests {
     /// data crosses both ways, and the client's `close_notify` ends the server's reads.
     #[tokio::test]
     async fn webrtc_rs_clients_get_a_server_hello_at_once() {
+        // webrtc-rs's DTLS client asks rustls for the process's provider, which a workspace
+        // build (both rustls back ends enabled) cannot pick by itself: as the dialer does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (client_side, server_side) = pipe();
         let recorder = Arc::new(Recorder {
             inner: Arc::new(server_side),
@@ -413,6 +416,7 @@ mod tests {
     /// A client without a certificate cannot connect: noise needs its fingerprint.
     #[tokio::test]
     async fn a_client_without_a_certificate_is_refused() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (client_side, server_side) = pipe();
         let client_config = ClientConfig {
             insecure_skip_verify: true,
