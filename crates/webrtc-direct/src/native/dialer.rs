@@ -31,7 +31,7 @@ use libp2p::core::multiaddr::Multiaddr;
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::identity::{Keypair, PeerId};
 use rustls::pki_types::CertificateDer;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use webrtc::data::data_channel::DataChannel as RawChannel;
 use webrtc::dtls::config::{Config as DtlsConfig, ExtendedMasterSecretType};
 use webrtc::dtls::conn::DTLSConn;
@@ -43,20 +43,27 @@ use webrtc::ice::candidate::candidate_host::CandidateHostConfig;
 use webrtc::ice::candidate::{Candidate, CandidateType};
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
-use webrtc::util::Conn;
+use webrtc::ice::state::ConnectionState;
+use webrtc::sctp::association::{Association, Config as SctpConfig};
 
-use super::association;
 use super::certificate::Certificate;
 use super::channel::RtcChannel;
-use super::connection::{Connection, ConnectionError, Layers, Liveness, Role};
+use super::connection::{ConnectionError, Liveness};
+use super::dialed::{Dialed, Layers, accept_streams, as_conn, channel_config};
 use crate::dialer_sdp::v1_ufrag;
 use crate::noise::{self, Fingerprint};
 use crate::stream::Streams;
 
 /// The whole dial: ICE, DTLS, SCTP and noise.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The SCTP port both sides use (the spec's SDP says 5000).
+const SCTP_PORT: u16 = 5000;
+/// The largest message we take (SCTP reassembles up to this).
+const MAX_MESSAGE: u32 = 256 * 1024;
 /// What the DTLS certificate check says when it fails.
 const CERTHASH_MISMATCH: &str = "the server's certificate does not match the address's certhash";
+/// Streams the listener may open before the connection is handed to the swarm.
+const INBOUND_QUEUE: usize = 32;
 
 /// Why a dial failed.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +128,7 @@ impl Dialer {
 }
 
 impl Transport for Dialer {
-    type Output = (PeerId, Connection);
+    type Output = (PeerId, Dialed);
     type Error = DialError;
     type ListenerUpgrade = futures::future::Pending<Result<Self::Output, Self::Error>>;
     type Dial = BoxFuture<'static, Result<Self::Output, Self::Error>>;
@@ -218,11 +225,21 @@ async fn dial(
     keypair: Keypair,
     local: Local,
     open_delay: Duration,
-) -> Result<(PeerId, Connection), DialError> {
+) -> Result<(PeerId, Dialed), DialError> {
     let ufrag = v1_ufrag(&random_suffix());
     let agent = agent(server, &ufrag).await?;
     let liveness = Liveness::new();
-    liveness.watch(&agent);
+    let watcher = liveness.clone();
+    agent.on_connection_state_change(Box::new(move |state| {
+        if matches!(
+            state,
+            ConnectionState::Failed | ConnectionState::Disconnected | ConnectionState::Closed
+        ) {
+            tracing::debug!(?state, "ICE ended");
+            watcher.end();
+        }
+        Box::pin(async {})
+    }));
     let result = connect(
         &agent,
         &ufrag,
@@ -246,8 +263,7 @@ async fn dial(
     match handshake.await {
         Ok(peer) => {
             tracing::debug!(%peer, %server, "WebRTC-direct dialed");
-            let connection = Connection::new(layers, liveness, incoming, streams, Role::Client);
-            Ok((peer, connection))
+            Ok((peer, Dialed::new(layers, liveness, incoming, streams)))
         }
         Err(error) => {
             layers.close().await;
@@ -273,7 +289,7 @@ async fn connect(
         .dial(cancel_rx, ufrag.to_owned(), ufrag.to_owned())
         .await
         .map_err(webrtc::Error::from)?;
-    let dtls = DTLSConn::new(ice, dtls_config(certificate, certhash), true, None)
+    let dtls = DTLSConn::new(as_conn(ice), dtls_config(certificate, certhash), true, None)
         .await
         .map_err(|error| match error {
             webrtc::dtls::Error::Other(text) if text == CERTHASH_MISMATCH => {
@@ -281,12 +297,22 @@ async fn connect(
             }
             error => webrtc::Error::from(error).into(),
         })?;
-    let dtls: Arc<dyn Conn + Send + Sync> = Arc::new(dtls);
-    let association = match association::start(dtls.clone()).await {
-        Ok(association) => association,
+    let dtls = Arc::new(dtls);
+    let association = Association::client(SctpConfig {
+        net_conn: dtls.clone(),
+        max_receive_buffer_size: 0,
+        max_message_size: MAX_MESSAGE,
+        mtu: 0,
+        name: "webrtc-direct".to_owned(),
+        local_port: SCTP_PORT,
+        remote_port: SCTP_PORT,
+    })
+    .await;
+    let association = match association {
+        Ok(association) => Arc::new(association),
         Err(error) => {
             let _ = dtls.close().await;
-            return Err(error.into());
+            return Err(webrtc::Error::from(error).into());
         }
     };
     let layers = Layers {
@@ -294,12 +320,30 @@ async fn connect(
         dtls,
         association: association.clone(),
     };
-    let accepted = association::accept(&association, liveness);
+    let (noise_tx, noise_rx) = oneshot::channel();
+    let (incoming_tx, incoming) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(accept_streams(
+        association.clone(),
+        Some(noise_tx),
+        incoming_tx,
+        liveness,
+    ));
     if !open_delay.is_zero() {
         tokio::time::sleep(open_delay).await;
     }
-    match association::noise_channel(&association, accepted.noise).await {
-        Ok(channel) => Ok((layers, channel, accepted.incoming)),
+    let noise = match RawChannel::dial(&association, 0, channel_config(true)).await {
+        Ok(channel) => Ok(channel),
+        Err(webrtc::data::Error::Sctp(webrtc::sctp::Error::ErrStreamAlreadyExist)) => {
+            tracing::debug!("the listener's first noise message came first; taking its stream 0");
+            match noise_rx.await {
+                Ok(stream) => Ok(RawChannel::new(stream, channel_config(true))),
+                Err(_) => Err(ConnectionError::Gone),
+            }
+        }
+        Err(error) => Err(ConnectionError::WebRtc(error.into())),
+    };
+    match noise {
+        Ok(channel) => Ok((layers, Arc::new(channel), incoming)),
         Err(error) => {
             layers.close().await;
             Err(error.into())
