@@ -1,26 +1,28 @@
-//! The native side: `webkad serve`'s WebRTC-direct listener on webrtc-rs.
+//! The native side: `webkad serve`'s WebRTC-direct listener and dialer, on webrtc-rs's ICE and
+//! SCTP, webrtc-rs's DTLS client and our DTLS server (dimpl).
 //!
 //! # Layout
 //! - [`listener`]: the libp2p `Transport` (listen only) and the per-attempt handshake.
-//! - [`dialer`]: the libp2p `Transport` (dial only) on ICE, DTLS and SCTP directly.
-//! - [`dialed`]: a dialed connection as a `StreamMuxer` over its SCTP association.
-//! - [`connection`]: an established connection as a `StreamMuxer`.
+//! - [`dialer`]: the libp2p `Transport` (dial only).
+//! - [`connection`]: an established connection, either role, as a `StreamMuxer` over its
+//!   SCTP association.
+//! - [`association`]: the SCTP association, the noise channel and the remote's streams.
+//! - [`dtls`]: the listener's DTLS server (dimpl), without the HelloVerifyRequest.
 //! - [`channel`]: a webrtc-rs data channel as our [`DataChannel`](crate::DataChannel).
 //! - [`mux`]: the one UDP socket, routing by address and ufrag, bounded attempts.
-//! - [`sdp`]: the dialer's offer, inferred from its first STUN request.
 //! - [`certificate`]: the persistent DTLS certificate.
 //! - [`stun`]: the bit of STUN parsing the router needs.
 //! - [`shed`]: the attempts refused or expired, for `/metrics`.
 
+mod association;
 pub mod certificate;
 pub mod channel;
 pub mod connection;
-pub mod dialed;
 pub mod dialer;
+pub mod dtls;
 mod interfaces;
 pub mod listener;
 pub mod mux;
-pub mod sdp;
 pub mod shed;
 pub mod stun;
 

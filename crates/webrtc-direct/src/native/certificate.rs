@@ -55,10 +55,6 @@ impl Certificate {
             .expect("webrtc-rs always computes a sha-256 fingerprint")
     }
 
-    pub(crate) fn rtc(&self) -> RTCCertificate {
-        self.inner.clone()
-    }
-
     /// The certificate for a DTLS connection of our own: [`Certificate::to_pem`] less its
     /// leading `EXPIRES` block (webrtc-rs keeps the DTLS half private).
     pub(crate) fn dtls(&self) -> webrtc::dtls::crypto::Certificate {
@@ -69,6 +65,15 @@ impl Certificate {
             .map_or(pem.as_str(), |at| &pem[at + end.len()..]);
         webrtc::dtls::crypto::Certificate::from_pem(rest.trim_start())
             .expect("webrtc-rs reads back the PEM it wrote")
+    }
+
+    /// The certificate and its PKCS#8 key as our DTLS server (dimpl) takes them.
+    pub(crate) fn dimpl(&self) -> dimpl::DtlsCertificate {
+        let dtls = self.dtls();
+        dimpl::DtlsCertificate {
+            certificate: dtls.certificate[0].to_vec(),
+            private_key: dtls.private_key.serialized_der,
+        }
     }
 }
 

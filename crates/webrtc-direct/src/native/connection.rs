@@ -1,50 +1,50 @@
-//! One WebRTC-direct connection as a libp2p [`StreamMuxer`]: every data channel but the
-//! noise one is a stream.
+//! One WebRTC-direct connection, dialed or accepted, as a libp2p [`StreamMuxer`] straight over
+//! its SCTP association: every data channel but the noise one is a stream.
 //!
-//! The data-channel handler is installed before the remote description is set ([`Hooks`]),
-//! so streams the remote opens during or right after the handshake queue up (bounded) instead
-//! of being lost. A failed, disconnected or closed peer connection ends the muxer, so the
-//! swarm sees the connection go within the ICE timeouts, with no application ping.
+//! Both sides hold ICE, DTLS and SCTP themselves rather than a webrtc-rs peer connection (see
+//! [`dialer`](super::dialer) and [`listener`](super::listener) for why). The remote's streams
+//! are accepted from the moment the association is up ([`association`](super::association)),
+//! so none is lost or stalled. Our own streams take the ids of our DTLS role (RFC 8832: the
+//! client even, the server odd; 0 is the noise channel). The connection is gone when ICE
+//! fails or disconnects or the association ends (a DTLS `close_notify` ends it at once), so
+//! the swarm sees it go with no application ping.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures::FutureExt;
-use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use tokio::sync::mpsc;
 use webrtc::data::data_channel::DataChannel as RawChannel;
-use webrtc::data_channel::RTCDataChannel;
-use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
-use webrtc::dtls_transport::dtls_transport_state::RTCDtlsTransportState;
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::ice::agent::Agent;
+use webrtc::ice::state::ConnectionState;
+use webrtc::sctp::association::Association;
+use webrtc::util::Conn;
 
+use super::association::channel_config;
 use super::channel::RtcChannel;
+use super::dtls::DtlsError;
 use crate::stream::{Stream, Streams};
 
-/// Streams the remote may open before we accept them.
-const INBOUND_QUEUE: usize = 32;
-/// How long a data channel may take to open.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many taken ids an outbound open skips before it gives up.
+const ID_TRIES: usize = 64;
 
 /// Why a connection failed or ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    /// The peer connection failed, disconnected or closed.
+    /// ICE failed or disconnected, or the association ended.
     #[error("the WebRTC connection is gone")]
     Gone,
-    /// A data channel did not open in time.
-    #[error("data channel did not open within {0:?}")]
-    OpenTimeout(Duration),
     /// The WebRTC stack refused an operation.
     #[error("WebRTC: {0}")]
     WebRtc(#[from] webrtc::Error),
+    /// Our DTLS server failed.
+    #[error(transparent)]
+    Dtls(#[from] DtlsError),
 }
 
 /// Whether a connection is gone, and who to wake when it goes.
@@ -72,137 +72,107 @@ impl Liveness {
         self.waker.register(cx.waker());
         self.gone.load(Ordering::Acquire)
     }
-}
 
-/// The handlers of a peer connection, installed before its remote description.
-pub(crate) struct Hooks {
-    incoming: mpsc::Receiver<Arc<RawChannel>>,
-    liveness: Arc<Liveness>,
-}
-
-impl Hooks {
-    pub(crate) fn install(pc: &RTCPeerConnection) -> Self {
-        let (sender, incoming) = mpsc::channel(INBOUND_QUEUE);
-        pc.on_data_channel(Box::new(move |channel: Arc<RTCDataChannel>| {
-            let sender = sender.clone();
-            Box::pin(async move {
-                let opened = channel.clone();
-                channel.on_open(Box::new(move || {
-                    Box::pin(async move {
-                        match opened.detach().await {
-                            Ok(raw) => {
-                                if let Err(mpsc::error::TrySendError::Full(raw)) =
-                                    sender.try_send(raw)
-                                {
-                                    tracing::debug!("too many unaccepted streams; closing one");
-                                    let _ = raw.close().await;
-                                }
-                            }
-                            Err(error) => tracing::debug!(%error, "data channel not detached"),
-                        }
-                    })
-                }));
-            })
-        }));
-        let liveness = Liveness::new();
-        let watcher = liveness.clone();
-        pc.on_peer_connection_state_change(Box::new(move |state| {
+    /// Ends the connection when `agent`'s ICE fails, disconnects or closes.
+    pub(crate) fn watch(self: &Arc<Self>, agent: &Agent) {
+        let watcher = self.clone();
+        agent.on_connection_state_change(Box::new(move |state| {
             if matches!(
                 state,
-                RTCPeerConnectionState::Failed
-                    | RTCPeerConnectionState::Disconnected
-                    | RTCPeerConnectionState::Closed
+                ConnectionState::Failed | ConnectionState::Disconnected | ConnectionState::Closed
             ) {
-                tracing::debug!(?state, "WebRTC connection ended");
+                tracing::debug!(?state, "ICE ended");
                 watcher.end();
             }
             Box::pin(async {})
         }));
-        // A remote that closes properly (a tab being closed) ends DTLS with close_notify: that
-        // is seen at once, before the ICE disconnected timeout (5 s) would notice the silence.
-        let watcher = liveness.clone();
-        pc.sctp()
-            .transport()
-            .on_state_change(Box::new(move |state| {
-                if matches!(
-                    state,
-                    RTCDtlsTransportState::Closed | RTCDtlsTransportState::Failed
-                ) {
-                    tracing::debug!(?state, "DTLS ended");
-                    watcher.end();
-                }
-                Box::pin(async {})
-            }));
-        let watcher = liveness.clone();
-        pc.sctp().on_error(Box::new(move |error| {
-            tracing::debug!(%error, "SCTP ended");
-            watcher.end();
-            Box::pin(async {})
-        }));
-        Self { incoming, liveness }
     }
 }
 
-/// A data channel being opened; await it with [`opened`].
-pub(crate) type Opening = oneshot::Receiver<Result<Arc<RawChannel>, webrtc::Error>>;
-
-/// Creates a data channel (negotiated with `id` when given) and returns its opening.
-pub(crate) async fn create_channel(
-    pc: &RTCPeerConnection,
-    negotiated: Option<u16>,
-) -> Result<Opening, ConnectionError> {
-    let init = negotiated.map(|id| RTCDataChannelInit {
-        negotiated: Some(id),
-        ..RTCDataChannelInit::default()
-    });
-    let channel = pc.create_data_channel("", init).await?;
-    let (sender, opening) = oneshot::channel();
-    let detaching = channel.clone();
-    channel.on_open(Box::new(move || {
-        Box::pin(async move {
-            let _ = sender.send(detaching.detach().await);
-        })
-    }));
-    Ok(opening)
+/// The three layers of a connection, closed together.
+pub(crate) struct Layers {
+    pub(crate) agent: Arc<Agent>,
+    pub(crate) dtls: Arc<dyn Conn + Send + Sync>,
+    pub(crate) association: Arc<Association>,
 }
 
-/// Waits (bounded) for a channel from [`create_channel`] to open.
-pub(crate) async fn opened(opening: Opening) -> Result<Arc<RawChannel>, ConnectionError> {
-    match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
-        Ok(Ok(Ok(raw))) => Ok(raw),
-        Ok(Ok(Err(error))) => Err(error.into()),
-        Ok(Err(_)) => Err(ConnectionError::Gone),
-        Err(_) => Err(ConnectionError::OpenTimeout(OPEN_TIMEOUT)),
+impl Layers {
+    /// Ends the association, then DTLS (its `close_notify` tells the remote at once), then
+    /// ICE (its candidates and tasks).
+    pub(crate) async fn close(&self) {
+        if let Err(error) = self.association.close().await {
+            tracing::trace!(%error, "closing the SCTP association");
+        }
+        if let Err(error) = self.dtls.close().await {
+            tracing::trace!(%error, "closing DTLS");
+        }
+        if let Err(error) = self.agent.close().await {
+            tracing::trace!(%error, "closing the ICE agent");
+        }
     }
+}
+
+/// An outbound channel and the id to try next, or why none opened.
+type Opened = Result<(Arc<RawChannel>, u16), ConnectionError>;
+
+/// Our DTLS role, which picks the ids of our own streams: even for the client, odd for the
+/// server.
+pub(crate) enum Role {
+    /// We are the DTLS client (we dialed).
+    Client,
+    /// We are the DTLS server (we listened).
+    Server,
 }
 
 /// An established connection.
 pub struct Connection {
-    pc: Arc<RTCPeerConnection>,
-    hooks: Hooks,
+    layers: Arc<Layers>,
+    liveness: Arc<Liveness>,
+    incoming: mpsc::Receiver<Arc<RawChannel>>,
     streams: Streams<RtcChannel>,
-    opening: Option<BoxFuture<'static, Result<Arc<RawChannel>, ConnectionError>>>,
+    next_id: u16,
+    first_id: u16,
+    opening: Option<BoxFuture<'static, Opened>>,
     closing: Option<BoxFuture<'static, ()>>,
 }
 
 impl Connection {
     pub(crate) fn new(
-        pc: Arc<RTCPeerConnection>,
-        hooks: Hooks,
+        layers: Layers,
+        liveness: Arc<Liveness>,
+        incoming: mpsc::Receiver<Arc<RawChannel>>,
         streams: Streams<RtcChannel>,
+        role: Role,
     ) -> Self {
+        let first_id = match role {
+            Role::Client => 2,
+            Role::Server => 1,
+        };
         Self {
-            pc,
-            hooks,
+            layers: Arc::new(layers),
+            liveness,
+            incoming,
             streams,
+            next_id: first_id,
+            first_id,
             opening: None,
             closing: None,
         }
     }
+}
 
-    fn is_gone(&self, cx: &mut Context<'_>) -> bool {
-        self.hooks.liveness.is_gone(cx)
+/// Opens an outbound data channel on the first free id of our parity from `id`; answers the
+/// channel and the id after it.
+async fn open(association: Arc<Association>, mut id: u16, first_id: u16) -> Opened {
+    for _ in 0..ID_TRIES {
+        let next = id.checked_add(2).unwrap_or(first_id);
+        match RawChannel::dial(&association, id, channel_config(false)).await {
+            Ok(channel) => return Ok((Arc::new(channel), next)),
+            Err(webrtc::data::Error::Sctp(webrtc::sctp::Error::ErrStreamAlreadyExist)) => id = next,
+            Err(error) => return Err(ConnectionError::WebRtc(webrtc::Error::Data(error))),
+        }
     }
+    Err(ConnectionError::Gone)
 }
 
 impl StreamMuxer for Connection {
@@ -213,10 +183,10 @@ impl StreamMuxer for Connection {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        match self.hooks.incoming.poll_recv(cx) {
+        match self.incoming.poll_recv(cx) {
             Poll::Ready(Some(raw)) => Poll::Ready(Ok(self.streams.wrap(RtcChannel::new(raw)))),
             Poll::Ready(None) => Poll::Ready(Err(ConnectionError::Gone)),
-            Poll::Pending if self.is_gone(cx) => Poll::Ready(Err(ConnectionError::Gone)),
+            Poll::Pending if self.liveness.is_gone(cx) => Poll::Ready(Err(ConnectionError::Gone)),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -225,28 +195,27 @@ impl StreamMuxer for Connection {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        if self.is_gone(cx) {
+        if self.liveness.is_gone(cx) {
             return Poll::Ready(Err(ConnectionError::Gone));
         }
-        let pc = self.pc.clone();
-        let opening = self.opening.get_or_insert_with(|| {
-            async move { opened(create_channel(&pc, None).await?).await }.boxed()
-        });
+        let (association, id, first) =
+            (self.layers.association.clone(), self.next_id, self.first_id);
+        let opening = self
+            .opening
+            .get_or_insert_with(|| open(association, id, first).boxed());
         let result = futures::ready!(opening.poll_unpin(cx));
         self.opening = None;
-        Poll::Ready(result.map(|raw| self.streams.wrap(RtcChannel::new(raw))))
+        Poll::Ready(result.map(|(raw, next)| {
+            self.next_id = next;
+            self.streams.wrap(RtcChannel::new(raw))
+        }))
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let pc = self.pc.clone();
-        let closing = self.closing.get_or_insert_with(|| {
-            async move {
-                if let Err(error) = pc.close().await {
-                    tracing::debug!(%error, "closing the WebRTC connection");
-                }
-            }
-            .boxed()
-        });
+        let layers = self.layers.clone();
+        let closing = self
+            .closing
+            .get_or_insert_with(|| async move { layers.close().await }.boxed());
         closing.poll_unpin(cx).map(Ok)
     }
 
@@ -255,7 +224,7 @@ impl StreamMuxer for Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
         self.streams.poll_closing(cx);
-        if self.is_gone(cx) {
+        if self.liveness.is_gone(cx) {
             return Poll::Ready(Err(ConnectionError::Gone));
         }
         Poll::Pending
@@ -265,12 +234,9 @@ impl StreamMuxer for Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         if self.closing.is_none() {
-            let pc = self.pc.clone();
-            // The agent, DTLS and SCTP tasks end with the peer connection.
+            let layers = self.layers.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = pc.close().await;
-                });
+                runtime.spawn(async move { layers.close().await });
             }
         }
     }

@@ -31,7 +31,7 @@ use libp2p::core::multiaddr::Multiaddr;
 use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEvent};
 use libp2p::identity::{Keypair, PeerId};
 use rustls::pki_types::CertificateDer;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use webrtc::data::data_channel::DataChannel as RawChannel;
 use webrtc::dtls::config::{Config as DtlsConfig, ExtendedMasterSecretType};
 use webrtc::dtls::conn::DTLSConn;
@@ -43,27 +43,20 @@ use webrtc::ice::candidate::candidate_host::CandidateHostConfig;
 use webrtc::ice::candidate::{Candidate, CandidateType};
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
-use webrtc::ice::state::ConnectionState;
-use webrtc::sctp::association::{Association, Config as SctpConfig};
+use webrtc::util::Conn;
 
+use super::association;
 use super::certificate::Certificate;
 use super::channel::RtcChannel;
-use super::connection::{ConnectionError, Liveness};
-use super::dialed::{Dialed, Layers, accept_streams, as_conn, channel_config};
+use super::connection::{Connection, ConnectionError, Layers, Liveness, Role};
 use crate::dialer_sdp::v1_ufrag;
 use crate::noise::{self, Fingerprint};
 use crate::stream::Streams;
 
 /// The whole dial: ICE, DTLS, SCTP and noise.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// The SCTP port both sides use (the spec's SDP says 5000).
-const SCTP_PORT: u16 = 5000;
-/// The largest message we take (SCTP reassembles up to this).
-const MAX_MESSAGE: u32 = 256 * 1024;
 /// What the DTLS certificate check says when it fails.
 const CERTHASH_MISMATCH: &str = "the server's certificate does not match the address's certhash";
-/// Streams the listener may open before the connection is handed to the swarm.
-const INBOUND_QUEUE: usize = 32;
 
 /// Why a dial failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +121,7 @@ impl Dialer {
 }
 
 impl Transport for Dialer {
-    type Output = (PeerId, Dialed);
+    type Output = (PeerId, Connection);
     type Error = DialError;
     type ListenerUpgrade = futures::future::Pending<Result<Self::Output, Self::Error>>;
     type Dial = BoxFuture<'static, Result<Self::Output, Self::Error>>;
@@ -225,21 +218,11 @@ async fn dial(
     keypair: Keypair,
     local: Local,
     open_delay: Duration,
-) -> Result<(PeerId, Dialed), DialError> {
+) -> Result<(PeerId, Connection), DialError> {
     let ufrag = v1_ufrag(&random_suffix());
     let agent = agent(server, &ufrag).await?;
     let liveness = Liveness::new();
-    let watcher = liveness.clone();
-    agent.on_connection_state_change(Box::new(move |state| {
-        if matches!(
-            state,
-            ConnectionState::Failed | ConnectionState::Disconnected | ConnectionState::Closed
-        ) {
-            tracing::debug!(?state, "ICE ended");
-            watcher.end();
-        }
-        Box::pin(async {})
-    }));
+    liveness.watch(&agent);
     let result = connect(
         &agent,
         &ufrag,
@@ -263,7 +246,8 @@ async fn dial(
     match handshake.await {
         Ok(peer) => {
             tracing::debug!(%peer, %server, "WebRTC-direct dialed");
-            Ok((peer, Dialed::new(layers, liveness, incoming, streams)))
+            let connection = Connection::new(layers, liveness, incoming, streams, Role::Client);
+            Ok((peer, connection))
         }
         Err(error) => {
             layers.close().await;
@@ -289,7 +273,7 @@ async fn connect(
         .dial(cancel_rx, ufrag.to_owned(), ufrag.to_owned())
         .await
         .map_err(webrtc::Error::from)?;
-    let dtls = DTLSConn::new(as_conn(ice), dtls_config(certificate, certhash), true, None)
+    let dtls = DTLSConn::new(ice, dtls_config(certificate, certhash), true, None)
         .await
         .map_err(|error| match error {
             webrtc::dtls::Error::Other(text) if text == CERTHASH_MISMATCH => {
@@ -297,22 +281,12 @@ async fn connect(
             }
             error => webrtc::Error::from(error).into(),
         })?;
-    let dtls = Arc::new(dtls);
-    let association = Association::client(SctpConfig {
-        net_conn: dtls.clone(),
-        max_receive_buffer_size: 0,
-        max_message_size: MAX_MESSAGE,
-        mtu: 0,
-        name: "webrtc-direct".to_owned(),
-        local_port: SCTP_PORT,
-        remote_port: SCTP_PORT,
-    })
-    .await;
-    let association = match association {
-        Ok(association) => Arc::new(association),
+    let dtls: Arc<dyn Conn + Send + Sync> = Arc::new(dtls);
+    let association = match association::start(dtls.clone()).await {
+        Ok(association) => association,
         Err(error) => {
             let _ = dtls.close().await;
-            return Err(webrtc::Error::from(error).into());
+            return Err(error.into());
         }
     };
     let layers = Layers {
@@ -320,30 +294,12 @@ async fn connect(
         dtls,
         association: association.clone(),
     };
-    let (noise_tx, noise_rx) = oneshot::channel();
-    let (incoming_tx, incoming) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(accept_streams(
-        association.clone(),
-        Some(noise_tx),
-        incoming_tx,
-        liveness,
-    ));
+    let accepted = association::accept(&association, liveness);
     if !open_delay.is_zero() {
         tokio::time::sleep(open_delay).await;
     }
-    let noise = match RawChannel::dial(&association, 0, channel_config(true)).await {
-        Ok(channel) => Ok(channel),
-        Err(webrtc::data::Error::Sctp(webrtc::sctp::Error::ErrStreamAlreadyExist)) => {
-            tracing::debug!("the listener's first noise message came first; taking its stream 0");
-            match noise_rx.await {
-                Ok(stream) => Ok(RawChannel::new(stream, channel_config(true))),
-                Err(_) => Err(ConnectionError::Gone),
-            }
-        }
-        Err(error) => Err(ConnectionError::WebRtc(error.into())),
-    };
-    match noise {
-        Ok(channel) => Ok((layers, Arc::new(channel), incoming)),
+    match association::noise_channel(&association, accepted.noise).await {
+        Ok(channel) => Ok((layers, channel, accepted.incoming)),
         Err(error) => {
             layers.close().await;
             Err(error.into())

@@ -1,11 +1,15 @@
 //! The WebRTC-direct listener as a libp2p [`Transport`] (listen only; dialing is refused so an
 //! `OrTransport` can hand native dials to another transport).
 //!
-//! Per attempt the mux announces, one webrtc-rs peer connection answers it: ICE-lite, DTLS
-//! server, our persistent certificate, the inferred offer of the spec, mDNS off and the mux as
-//! its only network. Then the noise handshake on data channel 0 (we are the initiator) binds
-//! the DTLS fingerprints to the libp2p identities. The whole handshake is bounded by
-//! [`Limits::handshake_timeout`]; a failed one closes its peer connection at once.
+//! Per attempt the mux announces: a webrtc-rs ICE-lite agent with the attempt's credentials
+//! and the mux as its only network, mDNS off; our DTLS server ([`dtls`], dimpl, no
+//! HelloVerifyRequest) with our persistent certificate; webrtc-rs's SCTP; then the noise
+//! handshake on data channel 0 (we are the initiator), which binds the DTLS fingerprints to
+//! the libp2p identities. The whole handshake is bounded by [`Limits::handshake_timeout`]; a
+//! failed one closes its agent at once.
+//!
+//! There is no webrtc-rs peer connection any more: its DTLS is the one with the extra round
+//! trip, and holding the layers ourselves also removes the inferred SDP offer it needed.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,23 +25,24 @@ use libp2p::core::transport::{DialOpts, ListenerId, TransportError, TransportEve
 use libp2p::core::upgrade::OutboundConnectionUpgrade;
 use libp2p::core::{Transport, UpgradeInfo};
 use libp2p::identity::{Keypair, PeerId};
-use tokio::sync::mpsc;
-use webrtc::api::APIBuilder;
-use webrtc::api::setting_engine::SettingEngine;
-use webrtc::dtls_transport::dtls_role::DTLSRole;
+use tokio::sync::{mpsc, oneshot};
+use webrtc::data::data_channel::DataChannel as RawChannel;
+use webrtc::ice::agent::Agent;
+use webrtc::ice::agent::agent_config::AgentConfig;
+use webrtc::ice::candidate::CandidateType;
 use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice::network_type::NetworkType;
 use webrtc::ice::udp_network::UDPNetwork;
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::sctp::association::Association;
+use webrtc::sctp::stream::Stream as SctpStream;
+use webrtc::util::Conn;
 
 use super::certificate::Certificate;
 use super::channel::RtcChannel;
-use super::connection::{Connection, ConnectionError, Hooks, create_channel, opened};
+use super::connection::{Connection, ConnectionError, Layers, Liveness, Role};
 use super::interfaces::{Change, Interfaces};
 use super::mux::{Attempt, Limits, UdpMux};
-use super::sdp;
+use super::{association, dtls};
 use crate::noise::{Fingerprint, prologue};
 use crate::stream::Streams;
 
@@ -53,6 +58,9 @@ pub enum ListenError {
     /// The noise handshake failed (wrong identity, wrong certhash, bad message).
     #[error("noise handshake: {0}")]
     Noise(#[from] libp2p::noise::Error),
+    /// Our DTLS server cannot be set up with these limits.
+    #[error(transparent)]
+    Dtls(#[from] dtls::DtlsError),
     /// The handshake did not finish within the limit.
     #[error("handshake took longer than {0:?}")]
     Timeout(std::time::Duration),
@@ -75,6 +83,7 @@ pub struct Config {
 struct Active {
     id: ListenerId,
     mux: Arc<UdpMux>,
+    dtls: Arc<dimpl::Config>,
     attempts: mpsc::Receiver<Attempt>,
     address: Multiaddr,
     /// For a wildcard bind: its interface addresses, reported instead of `address`.
@@ -142,6 +151,8 @@ impl Transport for Listener {
         let Some(socket) = socket_addr(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
+        let dtls = dtls::config(self.config.limits.handshake_timeout)
+            .map_err(|error| TransportError::Other(error.into()))?;
         let (mux, attempts) = UdpMux::bind(socket, self.config.limits.clone())
             .map_err(|error| TransportError::Other(error.into()))?;
         let interfaces = Interfaces::watch(mux.local_addr())
@@ -151,6 +162,7 @@ impl Transport for Listener {
         self.active.push(Active {
             id,
             mux,
+            dtls,
             attempts,
             address,
             interfaces,
@@ -214,7 +226,8 @@ impl Transport for Listener {
             if let Poll::Ready(Some(attempt)) = active.attempts.poll_recv(cx) {
                 let local_addr = active.address.clone();
                 let send_back_addr = remote_multiaddr(attempt.from);
-                let upgrade = accept(active.mux.clone(), attempt, config.clone()).boxed();
+                let (mux, dtls) = (active.mux.clone(), active.dtls.clone());
+                let upgrade = accept(mux, attempt, config.clone(), dtls).boxed();
                 return Poll::Ready(TransportEvent::Incoming {
                     listener_id: active.id,
                     upgrade,
@@ -227,99 +240,139 @@ impl Transport for Listener {
     }
 }
 
-fn setting_engine(mux: &Arc<UdpMux>, local: &str, remote: SocketAddr) -> SettingEngine {
-    let mut engine = SettingEngine::default();
-    engine.set_ice_credentials(local.to_owned(), local.to_owned());
-    engine.set_udp_network(UDPNetwork::Muxed(mux.clone()));
-    // The mDNS socket per agent is what leaked one fd per fresh ufrag (issue 13).
-    engine.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    engine.detach_data_channels();
-    engine.set_lite(true);
-    engine.disable_certificate_fingerprint_verification(true);
-    engine
-        .set_answering_dtls_role(DTLSRole::Server)
-        .expect("server is a valid answering role");
-    engine.set_network_types(vec![if remote.is_ipv4() {
-        NetworkType::Udp4
-    } else {
-        NetworkType::Udp6
-    }]);
-    // One host candidate: the bound IP, or the first interface when bound to the wildcard
-    // (every candidate shares the one socket anyway).
+/// The listener's ICE agent for one attempt: lite and controlled, with the credentials the
+/// attempt announced, on the mux as its only network, with one host candidate: the bound IP,
+/// or the first interface when bound to the wildcard (every candidate shares the one socket).
+async fn agent(mux: &Arc<UdpMux>, attempt: &Attempt) -> Result<Arc<Agent>, webrtc::Error> {
     let bound = mux.local_addr().ip();
-    // A node bound to loopback (tests, a local bootstrap) needs its loopback candidate.
-    engine.set_include_loopback_candidate(bound.is_loopback());
     let first = AtomicBool::new(true);
-    engine.set_ip_filter(Box::new(move |ip| {
-        if bound.is_unspecified() {
-            first.swap(false, Ordering::Relaxed)
+    let local = attempt.credentials.local.clone();
+    let agent = Agent::new(AgentConfig {
+        lite: true,
+        local_ufrag: local.clone(),
+        local_pwd: local,
+        udp_network: UDPNetwork::Muxed(mux.clone()),
+        network_types: vec![if attempt.from.is_ipv4() {
+            NetworkType::Udp4
         } else {
-            ip == bound
-        }
-    }));
-    engine
+            NetworkType::Udp6
+        }],
+        candidate_types: vec![CandidateType::Host],
+        // The mDNS socket per agent is what leaked one fd per fresh ufrag (issue 13).
+        multicast_dns_mode: MulticastDnsMode::Disabled,
+        // A node bound to loopback (tests, a local bootstrap) needs its loopback candidate.
+        include_loopback: bound.is_loopback(),
+        ip_filter: Arc::new(Some(Box::new(move |ip| {
+            if bound.is_unspecified() {
+                first.swap(false, Ordering::Relaxed)
+            } else {
+                ip == bound
+            }
+        }))),
+        ..AgentConfig::default()
+    })
+    .await?;
+    agent.on_candidate(Box::new(|_| Box::pin(async {})));
+    agent.gather_candidates()?;
+    Ok(Arc::new(agent))
 }
 
 async fn accept(
     mux: Arc<UdpMux>,
     attempt: Attempt,
     config: Config,
+    dtls: Arc<dimpl::Config>,
 ) -> Result<(PeerId, Connection), ListenError> {
     let local = attempt.credentials.local.clone();
-    let api = APIBuilder::new()
-        .with_setting_engine(setting_engine(&mux, &local, attempt.from))
-        .build();
-    let rtc_config = RTCConfiguration {
-        certificates: vec![config.certificate.rtc()],
-        ..RTCConfiguration::default()
-    };
-    let pc = Arc::new(
-        api.new_peer_connection(rtc_config)
-            .await
-            .map_err(ConnectionError::from)?,
-    );
+    let agent = agent(&mux, &attempt).await.map_err(ConnectionError::from)?;
+    let liveness = Liveness::new();
+    liveness.watch(&agent);
     let timeout = config.limits.handshake_timeout;
-    let result = tokio::time::timeout(timeout, handshake(&pc, &attempt, &config)).await;
-    match result {
-        Ok(Ok((peer, hooks, streams))) => {
+    let handshake = handshake(&agent, &attempt, &config, dtls, liveness.clone());
+    match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok((peer, layers, incoming, streams))) => {
             mux.established(&local);
             tracing::debug!(%peer, from = %attempt.from, version = ?attempt.credentials.version, "WebRTC-direct connection");
-            Ok((peer, Connection::new(pc, hooks, streams)))
+            let connection = Connection::new(layers, liveness, incoming, streams, Role::Server);
+            Ok((peer, connection))
         }
         Ok(Err(error)) => {
-            let _ = pc.close().await;
+            let _ = agent.close().await;
             Err(error)
         }
         Err(_) => {
-            let _ = pc.close().await;
+            let _ = agent.close().await;
             Err(ListenError::Timeout(timeout))
         }
     }
 }
 
+type Handshaken = (
+    PeerId,
+    Layers,
+    mpsc::Receiver<Arc<RawChannel>>,
+    Streams<RtcChannel>,
+);
+
+/// ICE, our DTLS server, SCTP, then noise as the initiator on channel 0.
 async fn handshake(
-    pc: &RTCPeerConnection,
+    agent: &Arc<Agent>,
     attempt: &Attempt,
     config: &Config,
-) -> Result<(PeerId, Hooks, Streams<RtcChannel>), ListenError> {
-    // Streams the dialer opens from the first moment are queued, never lost.
-    let hooks = Hooks::install(pc);
-    let noise_channel = create_channel(pc, Some(0)).await?;
-    let offer = sdp::inferred_offer(attempt.from, &attempt.credentials);
-    pc.set_remote_description(RTCSessionDescription::offer(offer).map_err(ConnectionError::from)?)
+    dtls: Arc<dimpl::Config>,
+    liveness: Arc<Liveness>,
+) -> Result<Handshaken, ListenError> {
+    // Dropping the sender would cancel the checks: keep it to the end of the handshake.
+    let (_cancel, cancel_rx) = mpsc::channel(1);
+    let credentials = &attempt.credentials;
+    let ice = agent
+        .accept(
+            cancel_rx,
+            credentials.remote_ufrag.clone(),
+            credentials.remote_pwd.clone(),
+        )
+        .await
+        .map_err(|error| ConnectionError::from(webrtc::Error::from(error)))?;
+    tracing::debug!(from = %attempt.from, "ICE connected");
+    let (dtls, client_der) = dtls::accept(ice, dtls, config.certificate.dimpl())
         .await
         .map_err(ConnectionError::from)?;
-    let answer = pc
-        .create_answer(None)
-        .await
-        .map_err(ConnectionError::from)?;
-    pc.set_local_description(answer)
-        .await
-        .map_err(ConnectionError::from)?;
-    let raw = opened(noise_channel).await?;
+    tracing::debug!(from = %attempt.from, "DTLS connected");
+    let dtls: Arc<dyn Conn + Send + Sync> = dtls;
+    let association = match association::start(dtls.clone()).await {
+        Ok(association) => association,
+        Err(error) => {
+            let _ = dtls.close().await;
+            return Err(error.into());
+        }
+    };
+    let layers = Layers {
+        agent: agent.clone(),
+        dtls,
+        association: association.clone(),
+    };
+    tracing::debug!(from = %attempt.from, "SCTP up");
+    let accepted = association::accept(&association, liveness);
+    let result = noise(&association, accepted.noise, client_der, config).await;
+    match result {
+        Ok((peer, streams)) => Ok((peer, layers, accepted.incoming, streams)),
+        Err(error) => {
+            layers.close().await;
+            Err(error)
+        }
+    }
+}
 
-    let der = pc.sctp().transport().get_remote_certificate().await;
-    let client = Fingerprint(super::sha256(&der));
+/// Noise on channel 0 with the spec's prologue; the listener initiates (it can send first
+/// once SCTP is up).
+async fn noise(
+    association: &Arc<Association>,
+    early: oneshot::Receiver<Arc<SctpStream>>,
+    client_der: Vec<u8>,
+    config: &Config,
+) -> Result<(PeerId, Streams<RtcChannel>), ListenError> {
+    let raw = association::noise_channel(association, early).await?;
+    let client = Fingerprint(super::sha256(&client_der));
     let server = config.certificate.fingerprint();
     let streams = Streams::listener();
     let stream = streams.wrap(RtcChannel::new(raw));
@@ -329,8 +382,7 @@ async fn handshake(
         .protocol_info()
         .next()
         .expect("noise has one protocol name");
-    // The listener initiates noise (it can send first after DTLS).
     let (peer, mut output) = noise.upgrade_outbound(stream, info).await?;
     output.close().await.map_err(libp2p::noise::Error::from)?;
-    Ok((peer, hooks, streams))
+    Ok((peer, streams))
 }
