@@ -231,6 +231,8 @@ pub(crate) async fn handshake(
 ) -> Result<(PeerId, RtcPeerConnection, Hooks), DialError> {
     let pc = peer_connection().await?;
     let hooks = install(&pc);
+    // Declared after `hooks`, so it drops (and closes) first: no handler runs once dropped.
+    let mut unfinished = Unfinished(Some(pc.clone()));
     let init = RtcDataChannelInit::new();
     init.set_negotiated(true);
     init.set_id(0);
@@ -270,5 +272,20 @@ pub(crate) async fn handshake(
         ))?;
     let streams = Streams::dialer();
     let peer = noise::dialer_handshake(&streams, noise_channel, keypair, local, certhash).await?;
+    unfinished.0 = None;
     Ok((peer, pc, hooks))
+}
+
+/// A peer connection whose handshake failed or was abandoned: the swarm drops the losers of
+/// a concurrent dial (a WebSocket address that answered first), and an `RTCPeerConnection`
+/// nobody closes lives on, checking ICE, while the listener holds its half-done attempt
+/// until the handshake limit. Closing it sends the listener DTLS `close_notify` at once.
+struct Unfinished(Option<RtcPeerConnection>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(pc) = self.0.take() {
+            pc.close();
+        }
+    }
 }
