@@ -289,6 +289,21 @@ async fn accept(
     liveness.watch(&agent);
     let timeout = config.limits.handshake_timeout;
     let handshake = handshake(&agent, &attempt, &config, dtls, liveness.clone());
+    // A dialer that gave up mid-handshake (a page whose WebSocket dial won the race closes
+    // the loser: DTLS close_notify) is let go at once, not held to the handshake limit.
+    let gone = std::future::poll_fn(|cx| {
+        if liveness.is_gone(cx) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    let handshake = async {
+        tokio::select! {
+            result = handshake => result,
+            () = gone => Err(ListenError::Connection(ConnectionError::Gone)),
+        }
+    };
     match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok((peer, layers, incoming, streams))) => {
             mux.established(&local);
