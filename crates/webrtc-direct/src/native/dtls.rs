@@ -27,6 +27,8 @@ use dimpl::{Dtls, DtlsCertificate, Output};
 use tokio::sync::{Notify, mpsc, oneshot};
 use webrtc::util::Conn;
 
+use super::connection::Liveness;
+
 /// Decrypted packets waiting for SCTP.
 const INBOX: usize = 128;
 /// The largest datagram read from ICE.
@@ -151,11 +153,13 @@ pub(crate) struct DtlsServer {
 }
 
 /// Runs the handshake on `ice` as the server with `certificate`; answers the connection and
-/// the client's certificate (DER), whose sha-256 the noise prologue binds.
+/// the client's certificate (DER), whose sha-256 the noise prologue binds. `liveness` ends
+/// when DTLS does (the client's `close_notify`, an engine error, ICE gone).
 pub(crate) async fn accept(
     ice: Arc<dyn Conn + Send + Sync>,
     config: Arc<dimpl::Config>,
     certificate: DtlsCertificate,
+    liveness: Arc<Liveness>,
 ) -> Result<(Arc<DtlsServer>, Vec<u8>), DtlsError> {
     let (connected_tx, connected) = oneshot::channel();
     let engine = Engine {
@@ -172,7 +176,13 @@ pub(crate) async fn accept(
     });
     let (inbox_tx, inbox) = mpsc::channel(INBOX);
     let (failed_tx, failed) = oneshot::channel();
-    tokio::spawn(drive(shared.clone(), inbox_tx, failed_tx));
+    let shared_for_driver = shared.clone();
+    tokio::spawn(async move {
+        drive(shared_for_driver, inbox_tx, failed_tx).await;
+        // webrtc-rs's SCTP closes itself when its reads fail but never ends `accept_stream`,
+        // so the association cannot be what tells the connection that the dialer left.
+        liveness.end();
+    });
     let certificate = tokio::select! {
         certificate = connected => certificate.map_err(|_| DtlsError::Ended)?,
         error = failed => return Err(error.map_or(DtlsError::Ended, DtlsError::Engine)),
@@ -384,9 +394,15 @@ mod tests {
             DTLSConn::new(Arc::new(client_side), client_config, true, None).await
         });
         let settings = config(Duration::from_secs(5)).expect("config");
-        let (server, client_der) = accept(recorder.clone(), settings, server_certificate.dimpl())
-            .await
-            .expect("handshake");
+        let liveness = Liveness::new();
+        let (server, client_der) = accept(
+            recorder.clone(),
+            settings,
+            server_certificate.dimpl(),
+            liveness.clone(),
+        )
+        .await
+        .expect("handshake");
         let client = client
             .await
             .expect("client task")
@@ -411,6 +427,16 @@ mod tests {
         client.close().await.expect("client close");
         let ended = tokio::time::timeout(Duration::from_secs(2), server.recv(&mut buffer)).await;
         assert!(matches!(ended, Ok(Err(_))), "close_notify ends the reads");
+        let gone = std::future::poll_fn(|cx| {
+            if liveness.is_gone(cx) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(2), gone)
+            .await
+            .expect("close_notify ends the connection");
     }
 
     /// A client without a certificate cannot connect: noise needs its fingerprint.
@@ -430,7 +456,7 @@ mod tests {
         let server = Certificate::generate().expect("certificate").dimpl();
         let accepted = tokio::time::timeout(
             Duration::from_secs(5),
-            accept(Arc::new(server_side), settings, server),
+            accept(Arc::new(server_side), settings, server, Liveness::new()),
         )
         .await
         .expect("the server gives up at once");

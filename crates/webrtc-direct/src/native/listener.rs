@@ -300,6 +300,8 @@ async fn accept(
     });
     let handshake = async {
         tokio::select! {
+            // The handshake's own error, when it has one, says more than `Gone`.
+            biased;
             result = handshake => result,
             () = gone => Err(ListenError::Connection(ConnectionError::Gone)),
         }
@@ -349,7 +351,7 @@ async fn handshake(
         .await
         .map_err(|error| ConnectionError::from(webrtc::Error::from(error)))?;
     tracing::debug!(from = %attempt.from, "ICE connected");
-    let (dtls, client_der) = dtls::accept(ice, dtls, config.certificate.dimpl())
+    let (dtls, client_der) = dtls::accept(ice, dtls, config.certificate.dimpl(), liveness.clone())
         .await
         .map_err(ConnectionError::from)?;
     tracing::debug!(from = %attempt.from, "DTLS connected");
