@@ -87,17 +87,48 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
         let started = Instant::now();
         page.goto("about:blank").await;
         page.goto(&url).await;
-        page.wait_joined().await;
+        let stalled = joined_or_snapshot(&page, started).await;
         let took = started.elapsed();
         eprintln!("reload {reload} to joined: {took:?}");
         assert_eq!(page.text("transport").await, "webrtc-direct");
         if took >= QUERY_TIMEOUT {
             let log = page.text("log").await;
-            panic!("reload {reload} waited {took:?}; the page's log, newest first:\n{log}");
+            panic!(
+                "reload {reload} waited {took:?}; the page {STALLED:?} in: {}\n\
+                 the page's log, newest first:\n{log}",
+                stalled.unwrap_or_default()
+            );
         }
     }
     page.close().await;
     drop(node);
+}
+
+/// A reload slower than this has the page's state taken while it waits.
+const STALLED: Duration = Duration::from_secs(3);
+
+/// Waits until the page is joined; when that takes longer than [`STALLED`] from `started`,
+/// answers what the page showed then (status, connections, peers), to say where it waited.
+async fn joined_or_snapshot(page: &Browser, started: Instant) -> Option<String> {
+    let mut snapshot = None;
+    loop {
+        if page.text("status").await.contains("joined") {
+            return snapshot;
+        }
+        if snapshot.is_none() && started.elapsed() > STALLED {
+            snapshot = Some(format!(
+                "status {:?}, connections {:?}, peers {:?}",
+                page.text("status").await,
+                page.text("conn-count").await,
+                page.text("peers").await,
+            ));
+        }
+        assert!(
+            started.elapsed() < 4 * QUERY_TIMEOUT,
+            "the page never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// How many reloads to time: 5, or `WEBKAD_RELOADS` to soak the reload path (a rare stall
