@@ -94,7 +94,7 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
         if took >= QUERY_TIMEOUT {
             let log = page.text("log").await;
             panic!(
-                "reload {reload} waited {took:?}; the page {STALLED:?} in: {}\n\
+                "reload {reload} waited {took:?}; {STALLED:?} in, the page showed: {}\n\
                  the page's log, newest first:\n{log}",
                 stalled.unwrap_or_default()
             );

@@ -73,6 +73,18 @@ impl Liveness {
         self.gone.load(Ordering::Acquire)
     }
 
+    /// Resolves once the connection is gone.
+    pub(crate) async fn gone(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_gone(cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Ends the connection when `agent`'s ICE fails, disconnects or closes.
     pub(crate) fn watch(self: &Arc<Self>, agent: &Agent) {
         let watcher = self.clone();

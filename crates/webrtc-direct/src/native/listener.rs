@@ -291,19 +291,12 @@ async fn accept(
     let handshake = handshake(&agent, &attempt, &config, dtls, liveness.clone());
     // A dialer that gave up mid-handshake (a page whose WebSocket dial won the race closes
     // the loser: DTLS close_notify) is let go at once, not held to the handshake limit.
-    let gone = std::future::poll_fn(|cx| {
-        if liveness.is_gone(cx) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    });
     let handshake = async {
         tokio::select! {
             // The handshake's own error, when it has one, says more than `Gone`.
             biased;
             result = handshake => result,
-            () = gone => Err(ListenError::Connection(ConnectionError::Gone)),
+            () = liveness.gone() => Err(ListenError::Connection(ConnectionError::Gone)),
         }
     };
     match tokio::time::timeout(timeout, handshake).await {

@@ -49,6 +49,21 @@ impl Conn for Recorder {
     }
 }
 
+/// webrtc-rs's DTLS client, as the native dialers configure it, with `certificates`,
+/// handshaking on `side` in a task of its own.
+fn client(
+    side: impl Conn + Send + Sync + 'static,
+    certificates: Vec<webrtc::dtls::crypto::Certificate>,
+) -> tokio::task::JoinHandle<Result<DTLSConn, webrtc::dtls::Error>> {
+    let config = ClientConfig {
+        certificates,
+        insecure_skip_verify: true,
+        extended_master_secret: ExtendedMasterSecretType::Require,
+        ..ClientConfig::default()
+    };
+    tokio::spawn(async move { DTLSConn::new(Arc::new(side), config, true, None).await })
+}
+
 /// webrtc-rs's DTLS client (the native dialers') against our server: the server's first
 /// record is its ServerHello (no HelloVerifyRequest), it learns the client's certificate,
 /// data crosses both ways, and the client's `close_notify` ends the server's reads.
@@ -66,15 +81,7 @@ async fn webrtc_rs_clients_get_a_server_hello_at_once() {
         Certificate::generate().expect("certificate"),
         Certificate::generate().expect("certificate"),
     );
-    let client_config = ClientConfig {
-        certificates: vec![client_certificate.dtls()],
-        insecure_skip_verify: true,
-        extended_master_secret: ExtendedMasterSecretType::Require,
-        ..ClientConfig::default()
-    };
-    let client = tokio::spawn(async move {
-        DTLSConn::new(Arc::new(client_side), client_config, true, None).await
-    });
+    let client = client(client_side, vec![client_certificate.dtls()]);
     let settings = config(Duration::from_secs(5)).expect("config");
     let liveness = Liveness::new();
     let (server, client_der) = accept(
@@ -109,14 +116,7 @@ async fn webrtc_rs_clients_get_a_server_hello_at_once() {
     client.close().await.expect("client close");
     let ended = tokio::time::timeout(Duration::from_secs(2), server.recv(&mut buffer)).await;
     assert!(matches!(ended, Ok(Err(_))), "close_notify ends the reads");
-    let gone = std::future::poll_fn(|cx| {
-        if liveness.is_gone(cx) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(2), gone)
+    tokio::time::timeout(Duration::from_secs(2), liveness.gone())
         .await
         .expect("close_notify ends the connection");
 }
@@ -126,14 +126,7 @@ async fn webrtc_rs_clients_get_a_server_hello_at_once() {
 async fn a_client_without_a_certificate_is_refused() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (client_side, server_side) = pipe();
-    let client_config = ClientConfig {
-        insecure_skip_verify: true,
-        extended_master_secret: ExtendedMasterSecretType::Require,
-        ..ClientConfig::default()
-    };
-    let client = tokio::spawn(async move {
-        DTLSConn::new(Arc::new(client_side), client_config, true, None).await
-    });
+    let client = client(client_side, Vec::new());
     let settings = config(Duration::from_secs(5)).expect("config");
     let server = Certificate::generate().expect("certificate").dimpl();
     let accepted = tokio::time::timeout(
