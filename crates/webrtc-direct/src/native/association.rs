@@ -71,7 +71,9 @@ pub(crate) fn accept(association: &Arc<Association>, liveness: Arc<Liveness>) ->
 
 /// A stream 0 that arrives before our own negotiated channel 0 was opened (the listener
 /// speaks first in noise; the race that breaks webrtc-rs' peer connection, webrtc-rs issue
-/// 748) goes to `noise`.
+/// 748) goes to `noise`. Once the handshake has its channel (`noise`'s receiver is gone), a
+/// stream 0 is an ordinary one: browsers, webrtc-rs and pion give a new channel the lowest
+/// free id, which is 0 again as soon as both directions of the noise channel were reset.
 async fn accept_streams(
     association: Arc<Association>,
     noise: oneshot::Sender<Arc<SctpStream>>,
@@ -81,12 +83,13 @@ async fn accept_streams(
     let mut noise = Some(noise);
     while let Some(stream) = association.accept_stream().await {
         stream.set_default_payload_type(PayloadProtocolIdentifier::Binary);
-        if stream.stream_identifier() == 0 {
-            if let Some(noise) = noise.take() {
-                let _ = noise.send(stream);
-            }
+        if stream.stream_identifier() == 0
+            && let Some(noise) = noise.take_if(|noise| !noise.is_closed())
+        {
+            let _ = noise.send(stream);
             continue;
         }
+        tracing::trace!(id = stream.stream_identifier(), "inbound stream");
         // The stream exists because its first DATA chunk arrived: the DCEP OPEN is there.
         match RawChannel::server(stream, channel_config(false)).await {
             Ok(channel) => {
@@ -110,7 +113,11 @@ pub(crate) async fn noise_channel(
     early: oneshot::Receiver<Arc<SctpStream>>,
 ) -> Result<Arc<RawChannel>, ConnectionError> {
     match RawChannel::dial(association, 0, channel_config(true)).await {
-        Ok(channel) => Ok(Arc::new(channel)),
+        Ok(channel) => {
+            // From now on a stream 0 the remote opens is a new stream (see `accept_streams`).
+            drop(early);
+            Ok(Arc::new(channel))
+        }
         Err(webrtc::data::Error::Sctp(webrtc::sctp::Error::ErrStreamAlreadyExist)) => {
             tracing::debug!("the remote's first noise message came first; taking its stream 0");
             match early.await {
@@ -121,3 +128,6 @@ pub(crate) async fn noise_channel(
         Err(error) => Err(ConnectionError::WebRtc(error.into())),
     }
 }
+
+#[cfg(test)]
+mod tests;

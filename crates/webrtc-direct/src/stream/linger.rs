@@ -51,7 +51,10 @@ impl<C: DataChannel> Future for Linger<C> {
             }
             match this.io.poll_event(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(Event::Data(_) | Event::Applied)) => {}
+                Poll::Ready(Ok(Event::Data(data))) => {
+                    tracing::debug!(len = data.len(), "a dropped stream discarded data");
+                }
+                Poll::Ready(Ok(Event::Applied)) => {}
                 Poll::Ready(Ok(Event::Closed) | Err(_)) => break,
             }
         }
