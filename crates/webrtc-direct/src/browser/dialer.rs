@@ -61,12 +61,27 @@ pub(crate) struct Inbound {
     pub(crate) waker: Option<Waker>,
 }
 
-/// The handlers, alive as long as the peer connection may call them.
+/// The handlers, alive as long as the peer connection may call them: dropping the hooks
+/// detaches them first (a closed connection's transports still report their last state
+/// change, and a dropped closure would throw `closure invoked ... after being dropped`).
 pub(crate) struct Hooks {
     pub(crate) inbound: Rc<RefCell<Inbound>>,
+    pc: RtcPeerConnection,
+    /// The SCTP and DTLS transports whose `onstatechange` is `_on_transport`.
+    watched: Rc<RefCell<Vec<JsValue>>>,
     _on_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
     _on_state: Closure<dyn FnMut(web_sys::Event)>,
     _on_transport: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Hooks {
+    fn drop(&mut self) {
+        self.pc.set_ondatachannel(None);
+        self.pc.set_onconnectionstatechange(None);
+        for transport in self.watched.borrow().iter() {
+            let _ = Reflect::set(transport, &"onstatechange".into(), &JsValue::NULL);
+        }
+    }
 }
 
 /// Marks the connection gone and wakes whoever waits on it.
@@ -82,19 +97,21 @@ pub(crate) fn mark_gone(inbound: &RefCell<Inbound>) {
 /// the remote's SCTP ABORT or DTLS close_notify closes them at once, while the connection's
 /// aggregate state waits for ICE to time out (about 6 s). Set once connected, when they
 /// exist; web-sys has no bindings for them, hence `Reflect`.
-fn watch_transports(pc: &RtcPeerConnection, handler: &JsValue) {
+/// The transports are kept in `watched`, so that [`Hooks`] can detach the handler again.
+fn watch_transports(pc: &RtcPeerConnection, handler: &JsValue, watched: &RefCell<Vec<JsValue>>) {
     let Ok(sctp) = Reflect::get(pc, &"sctp".into()) else {
         return;
     };
     if sctp.is_null() || sctp.is_undefined() {
         return;
     }
-    let _ = Reflect::set(&sctp, &"onstatechange".into(), handler);
-    if let Ok(dtls) = Reflect::get(&sctp, &"transport".into())
-        && !dtls.is_null()
-        && !dtls.is_undefined()
-    {
-        let _ = Reflect::set(&dtls, &"onstatechange".into(), handler);
+    let dtls = Reflect::get(&sctp, &"transport".into()).ok();
+    let mut watched = watched.borrow_mut();
+    for transport in std::iter::once(sctp).chain(dtls) {
+        if !transport.is_null() && !transport.is_undefined() {
+            let _ = Reflect::set(&transport, &"onstatechange".into(), handler);
+            watched.push(transport);
+        }
     }
 }
 
@@ -127,11 +144,14 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
             }
         })
     };
+    let watched = Rc::new(RefCell::new(Vec::new()));
     let on_state = {
-        let (inbound, pc) = (inbound.clone(), pc.clone());
+        let (inbound, pc, watched) = (inbound.clone(), pc.clone(), watched.clone());
         let transport_handler: JsValue = on_transport.as_ref().clone();
         Closure::<dyn FnMut(web_sys::Event)>::new(move |_| match pc.connection_state() {
-            RtcPeerConnectionState::Connected => watch_transports(&pc, &transport_handler),
+            RtcPeerConnectionState::Connected => {
+                watch_transports(&pc, &transport_handler, &watched)
+            }
             RtcPeerConnectionState::Failed
             | RtcPeerConnectionState::Disconnected
             | RtcPeerConnectionState::Closed => mark_gone(&inbound),
@@ -142,6 +162,8 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
     pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
     Hooks {
         inbound,
+        pc: pc.clone(),
+        watched,
         _on_channel: on_channel,
         _on_state: on_state,
         _on_transport: on_transport,
@@ -159,6 +181,26 @@ async fn peer_connection() -> Result<RtcPeerConnection, DialError> {
     let config = RtcConfiguration::new();
     config.set_certificates(&js_sys::Array::of1(&certificate));
     RtcPeerConnection::new_with_configuration(&config).map_err(js)
+}
+
+/// The `open` and `close` listeners of [`opened`], removed when it resolves or is dropped
+/// (an abandoned dial or stream open), so the channel never calls a dropped closure.
+struct OpenListeners {
+    channel: RtcDataChannel,
+    on_open: Closure<dyn FnMut()>,
+    on_close: Closure<dyn FnMut()>,
+}
+
+impl Drop for OpenListeners {
+    fn drop(&mut self) {
+        let (open, close) = (self.on_open.as_ref(), self.on_close.as_ref());
+        let _ = self
+            .channel
+            .remove_event_listener_with_callback("open", open.unchecked_ref());
+        let _ = self
+            .channel
+            .remove_event_listener_with_callback("close", close.unchecked_ref());
+    }
 }
 
 /// Resolves when `channel` opens (or fails when it closes first). Uses event listeners, not
@@ -183,12 +225,14 @@ pub(crate) fn opened(
     });
     let _ = channel.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
     let _ = channel.add_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+    let listeners = OpenListeners {
+        channel,
+        on_open,
+        on_close,
+    };
     async move {
         let open = receiver.await.unwrap_or(false);
-        let _ =
-            channel.remove_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
-        let _ =
-            channel.remove_event_listener_with_callback("close", on_close.as_ref().unchecked_ref());
+        drop(listeners);
         if open {
             Ok(())
         } else {
