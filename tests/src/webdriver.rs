@@ -19,6 +19,8 @@ use crate::workspace_root;
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Debian's chromium binary (behind the `/usr/bin/chromium` wrapper script).
 pub const CHROMIUM: &str = "/usr/lib/chromium/chromium";
+/// Chromium's log inside a session's profile: its pages' console messages among others.
+const CHROME_LOG: &str = "chrome.log";
 /// How long a page gets to reach a state.
 pub const PAGE_WAIT: Duration = Duration::from_secs(45);
 
@@ -79,10 +81,18 @@ impl Chromedriver {
     /// chromedriver's); the test reaches it at `url` (e.g. a forward into the namespace).
     /// Waits until `GET <url>/status` answers.
     pub async fn start_with(mut command: Command, port: u16, url: &str) -> Self {
+        if std::env::var_os("WEBKAD_CHROMEDRIVER_STDERR").is_some() {
+            command.arg("--enable-chrome-logs");
+        }
         let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("WEBKAD_CHROMEDRIVER_STDERR") {
+                Some(path) => std::fs::File::create(path)
+                    .expect("chromedriver log")
+                    .into(),
+                None => Stdio::null(),
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
@@ -121,9 +131,16 @@ impl Chromedriver {
             "--disable-sync".to_owned(),
             "--allow-loopback-in-peer-connection".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
+            // The page's console, for [`Browser::uncaught_errors`].
+            "--enable-logging".to_owned(),
+            format!("--log-file={}", profile.path().join(CHROME_LOG).display()),
         ];
         args.extend(self.session_args.iter().cloned());
         args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+        // A diagnosis knob: e.g. Chromium's own WebRTC log into a file.
+        if let Ok(extra) = std::env::var("WEBKAD_CHROMIUM_ARGS") {
+            args.extend(extra.split_whitespace().map(str::to_owned));
+        }
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
@@ -136,10 +153,7 @@ impl Chromedriver {
             .connect(&self.url)
             .await
             .expect("a chromedriver session");
-        Browser {
-            client,
-            _profile: profile,
-        }
+        Browser { client, profile }
     }
 }
 
@@ -172,7 +186,7 @@ impl Drop for Chromedriver {
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 fn by_testid(id: &str) -> String {
@@ -307,8 +321,32 @@ impl Browser {
         self.wait_text("result", button, accept).await
     }
 
-    /// Ends the session and closes the window.
+    /// Closes the window; fails the test if one of its pages left an error uncaught.
     pub async fn close(self) {
+        let uncaught = self.finish().await;
+        assert!(uncaught.is_empty(), "the page threw: {uncaught:#?}");
+    }
+
+    /// Closes the window and answers the errors its pages left uncaught (for benchmarks,
+    /// which report them instead of failing).
+    pub async fn finish(self) -> Vec<String> {
+        let uncaught = self.uncaught_errors();
         let _ = self.client.close().await;
+        uncaught
+    }
+
+    /// The errors this window's pages left uncaught so far (Chromium logs every console
+    /// message; an exception thrown in an event handler shows as `Uncaught ...`).
+    pub fn uncaught_errors(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.profile.path().join(CHROME_LOG));
+        log.unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(":CONSOLE") && line.contains("Uncaught"))
+            .map(|line| {
+                line.split_once("] ")
+                    .map_or(line, |(_, rest)| rest)
+                    .to_owned()
+            })
+            .collect()
     }
 }

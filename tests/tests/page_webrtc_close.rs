@@ -100,6 +100,9 @@ async fn a_killed_node_is_noticed_without_a_ping_and_the_page_rejoins_and_reload
             );
         }
     }
+    // `close` fails on an uncaught error: no handler of the transport may outlive its
+    // closure (the page threw `closure invoked recursively or after being dropped` on
+    // most reloads while the dialer's hooks stayed attached to closed connections).
     page.close().await;
     drop(node);
 }

@@ -120,7 +120,7 @@ pub async fn measure(driver: &Chromedriver, url: &str, loads: usize, args: &[&st
         if let Some(load) = read_load(&page).await {
             runs.first.push(load);
         }
-        page.close().await;
+        report_uncaught(page.finish().await);
     }
     let page = driver.session(args).await;
     page.goto(url).await;
@@ -132,8 +132,15 @@ pub async fn measure(driver: &Chromedriver, url: &str, loads: usize, args: &[&st
             runs.repeat.push(load);
         }
     }
-    page.close().await;
+    report_uncaught(page.finish().await);
     runs
+}
+
+/// A benchmark notes what a page threw, and goes on.
+fn report_uncaught(errors: Vec<String>) {
+    for error in errors {
+        eprintln!("the page threw: {error}");
+    }
 }
 
 /// The median of `samples` (NaN when empty).
