@@ -34,7 +34,7 @@ impl HttpServer {
     /// Binds `addr` and serves the API, and the page built into `web_dir` if given, in the
     /// background, within `limits`; what the limits shed is counted in `metrics`.
     pub async fn start(
-        addr: SocketAddr,
+        listener: tokio::net::TcpListener,
         client: Client,
         web_dir: Option<PathBuf>,
         limits: HttpLimits,
@@ -42,7 +42,6 @@ impl HttpServer {
         tls: Option<std::sync::Arc<rustls::ServerConfig>>,
         servers: Vec<String>,
     ) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let app = router(client, web_dir, servers);

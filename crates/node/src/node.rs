@@ -4,6 +4,7 @@
 //! get real nodes on 127.0.0.1; [`RunningNode::shutdown`] stops one cleanly.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use tokio::net::TcpListener;
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
 use tokio::task::JoinHandle;
@@ -232,6 +233,10 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
         Some(path) => crate::tls::load_ca(path)?,
         None => Vec::new(),
     };
+    // The HTTP ports are taken before libp2p listens: its ephemeral ports (`/tcp/0/ws`) could
+    // otherwise take a fixed HTTP port chosen a moment before (the tests pick free ports so).
+    let http_listener = bind_http(options.http).await?;
+    let https_listener = bind_http(options.tls.as_ref().and_then(|t| t.https)).await?;
     let (keypair, certificate, store) = open_state(&options)?;
     let peer_id = keypair.public().to_peer_id();
     // In auto mode AutoNAT decides which addresses are reachable; otherwise the listen
@@ -275,15 +280,14 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     }
     join(&client, &options.bootstrap).await;
 
-    let http_server = match options.http {
-        Some(addr) => Some(serve_http(&options, &client, &http_metrics, addr, None).await?),
+    let http_server = match http_listener {
+        Some(listener) => Some(serve_http(&options, &client, &http_metrics, listener, None).await?),
         None => None,
     };
-    let https = options.tls.as_ref().and_then(|t| t.https).zip(tls.as_ref());
-    let https_server = match https {
-        Some((addr, certs)) => {
+    let https_server = match https_listener.zip(tls.as_ref()) {
+        Some((listener, certs)) => {
             let config = certs.server_config(&[b"http/1.1"]);
-            Some(serve_http(&options, &client, &http_metrics, addr, Some(config)).await?)
+            Some(serve_http(&options, &client, &http_metrics, listener, Some(config)).await?)
         }
         None => None,
     };
@@ -301,16 +305,29 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     })
 }
 
-/// Serves the page and API on `addr`, over TLS when `tls` is given.
+/// Binds an HTTP(S) port, if one is asked for.
+async fn bind_http(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, StartError> {
+    let Some(addr) = addr else { return Ok(None) };
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(source) => Err(StartError::Http { addr, source }),
+    }
+}
+
+/// Serves the page and API on `listener`, over TLS when `tls` is given.
 async fn serve_http(
     options: &NodeOptions,
     client: &Client,
     metrics: &HttpMetrics,
-    addr: SocketAddr,
+    listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<http::HttpServer, StartError> {
+    let addr = listener.local_addr().map_err(|source| StartError::Http {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
     http::HttpServer::start(
-        addr,
+        listener,
         client.clone(),
         options.web_dir.clone(),
         options.http_limits.clone(),
