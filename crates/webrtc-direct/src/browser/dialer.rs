@@ -72,10 +72,15 @@ pub(crate) struct Hooks {
     _on_channel: Closure<dyn FnMut(RtcDataChannelEvent)>,
     _on_state: Closure<dyn FnMut(web_sys::Event)>,
     _on_transport: Closure<dyn FnMut(web_sys::Event)>,
+    on_pagehide: Closure<dyn FnMut()>,
 }
 
 impl Drop for Hooks {
     fn drop(&mut self) {
+        if let Some(window) = web_sys::window() {
+            let handler = self.on_pagehide.as_ref().unchecked_ref();
+            let _ = window.remove_event_listener_with_callback("pagehide", handler);
+        }
         self.pc.set_ondatachannel(None);
         self.pc.set_onconnectionstatechange(None);
         for transport in self.watched.borrow().iter() {
@@ -158,6 +163,16 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
             _ => {}
         })
     };
+    // A page that goes away says so: a navigating or closing document does not close its
+    // peer connections on the wire, and the listener would hold this one until ICE gave up.
+    let on_pagehide = {
+        let pc = pc.clone();
+        Closure::<dyn FnMut()>::new(move || pc.close())
+    };
+    if let Some(window) = web_sys::window() {
+        let handler = on_pagehide.as_ref().unchecked_ref();
+        let _ = window.add_event_listener_with_callback("pagehide", handler);
+    }
     pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
     pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
     Hooks {
@@ -167,6 +182,7 @@ fn install(pc: &RtcPeerConnection) -> Hooks {
         _on_channel: on_channel,
         _on_state: on_state,
         _on_transport: on_transport,
+        on_pagehide,
     }
 }
 
