@@ -13,6 +13,9 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, SwarmBuilder, Transport, identity::Keypair, ping};
 use webkad_webrtc_direct::native::{Certificate, Config, Dialer, Limits, Listener};
 
+/// How often both sides ping while a test runs streams.
+const PING_EVERY: Duration = Duration::from_millis(200);
+
 /// Which dialer a test runs.
 #[derive(Clone, Copy)]
 enum Which {
@@ -20,7 +23,7 @@ enum Which {
     Ours,
 }
 
-fn listener_swarm() -> Swarm<ping::Behaviour> {
+fn listener_swarm(ping_every: Duration) -> Swarm<ping::Behaviour> {
     let config = Config {
         keypair: Keypair::generate_ed25519(),
         certificate: Certificate::generate().expect("certificate"),
@@ -32,14 +35,12 @@ fn listener_swarm() -> Swarm<ping::Behaviour> {
             Listener::new(config).map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
         })
         .expect("transport")
-        .with_behaviour(|_| {
-            ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(200)))
-        })
+        .with_behaviour(|_| ping::Behaviour::new(ping::Config::new().with_interval(ping_every)))
         .expect("behaviour")
         .build()
 }
 
-fn dialer_swarm(which: Which) -> Swarm<ping::Behaviour> {
+fn dialer_swarm(which: Which, ping_every: Duration) -> Swarm<ping::Behaviour> {
     SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| match which {
@@ -58,9 +59,7 @@ fn dialer_swarm(which: Which) -> Swarm<ping::Behaviour> {
             }
         })
         .expect("transport")
-        .with_behaviour(|_| {
-            ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_millis(200)))
-        })
+        .with_behaviour(|_| ping::Behaviour::new(ping::Config::new().with_interval(ping_every)))
         .expect("behaviour")
         .build()
 }
@@ -86,7 +85,7 @@ fn init_logs() {
 #[tokio::test]
 async fn the_rust_libp2p_v1_dialer_connects_and_pings_both_ways() {
     init_logs();
-    let mut listener = listener_swarm();
+    let mut listener = listener_swarm(PING_EVERY);
     let address = listen(&mut listener).await;
     pings_both_ways(listener, address, Which::RustLibp2p).await;
 }
@@ -94,7 +93,7 @@ async fn the_rust_libp2p_v1_dialer_connects_and_pings_both_ways() {
 #[tokio::test]
 async fn our_dialer_connects_and_pings_both_ways() {
     init_logs();
-    let mut listener = listener_swarm();
+    let mut listener = listener_swarm(PING_EVERY);
     let address = listen(&mut listener).await;
     pings_both_ways(listener, address, Which::Ours).await;
 }
@@ -102,7 +101,7 @@ async fn our_dialer_connects_and_pings_both_ways() {
 #[tokio::test]
 async fn a_wildcard_listener_reports_its_interface_addresses_and_is_reached_on_one() {
     init_logs();
-    let mut listener = listener_swarm();
+    let mut listener = listener_swarm(PING_EVERY);
     listener
         .listen_on("/ip4/0.0.0.0/udp/0/webrtc-direct".parse().expect("addr"))
         .expect("listen");
@@ -128,7 +127,7 @@ async fn a_wildcard_listener_reports_its_interface_addresses_and_is_reached_on_o
 
 /// Dials `address` of `listener` with `which` dialer; both sides ping twice.
 async fn pings_both_ways(mut listener: Swarm<ping::Behaviour>, address: Multiaddr, which: Which) {
-    let mut dialer = dialer_swarm(which);
+    let mut dialer = dialer_swarm(which, PING_EVERY);
     if let Which::RustLibp2p = which {
         // rust-libp2p dials from one of its listeners' sockets.
         listen(&mut dialer).await;
@@ -164,27 +163,59 @@ fn tracing_event(side: &str, event: &SwarmEvent<ping::Event>) {
 
 #[tokio::test]
 async fn a_dialer_that_closes_is_seen_gone_at_once() {
-    dialer_leaves(Which::RustLibp2p, true, Duration::from_secs(1)).await;
-    dialer_leaves(Which::Ours, true, Duration::from_secs(1)).await;
+    leaves(
+        Which::RustLibp2p,
+        Leaver::DialerCloses,
+        Duration::from_secs(1),
+    )
+    .await;
+    leaves(Which::Ours, Leaver::DialerCloses, Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
 async fn a_dialer_that_vanishes_is_seen_gone_within_seconds() {
     // Only rust-libp2p's dialer can vanish here: dropping ours closes DTLS on the way out.
-    dialer_leaves(Which::RustLibp2p, false, Duration::from_secs(7)).await;
+    leaves(
+        Which::RustLibp2p,
+        Leaver::DialerVanishes,
+        Duration::from_secs(7),
+    )
+    .await;
 }
 
-/// Connects a rust-libp2p dialer, makes it leave (closing its connection, or vanishing), and
-/// checks the listener reports the connection closed within `bound`.
-async fn dialer_leaves(which: Which, gracefully: bool, bound: Duration) {
+#[tokio::test]
+async fn a_listener_that_closes_is_seen_gone_by_our_dialer_at_once() {
+    // Before our dialer watched its DTLS reads, it heard of the close when ICE gave up (5 s).
+    leaves(Which::Ours, Leaver::ListenerCloses, Duration::from_secs(1)).await;
+}
+
+/// Who ends the connection, and how.
+#[derive(Clone, Copy, PartialEq)]
+enum Leaver {
+    /// The dialer closes it (as a browser closing a tab does).
+    DialerCloses,
+    /// The dialer vanishes without a word (a killed process, a lost network).
+    DialerVanishes,
+    /// The listener closes it.
+    ListenerCloses,
+}
+
+/// Connects `which` dialer, makes one side leave, and checks the other side reports the
+/// connection closed within `bound`.
+async fn leaves(which: Which, leaver: Leaver, bound: Duration) {
     init_logs();
-    let mut listener = listener_swarm();
-    let mut dialer = dialer_swarm(which);
+    // An idle connection when the listener leaves: only a watch on the transport notices.
+    let ping_every = match leaver {
+        Leaver::ListenerCloses => Duration::from_secs(60),
+        _ => PING_EVERY,
+    };
+    let mut listener = listener_swarm(ping_every);
+    let mut dialer = dialer_swarm(which, ping_every);
     let address = listen(&mut listener).await;
     if let Which::RustLibp2p = which {
         listen(&mut dialer).await;
     }
-    let listener_id = *listener.local_peer_id();
+    let (listener_id, dialer_id) = (*listener.local_peer_id(), *dialer.local_peer_id());
     dialer
         .dial(address.with(libp2p::multiaddr::Protocol::P2p(listener_id)))
         .expect("dial");
@@ -203,34 +234,43 @@ async fn dialer_leaves(which: Which, gracefully: bool, bound: Duration) {
     })
     .await;
     assert!(connected.is_ok(), "no connection");
-    if gracefully {
-        // The dialer closes the connection (as a browser closing a tab does).
-        dialer
-            .disconnect_peer_id(listener_id)
-            .expect("connected to the listener");
+    // Let the first pings finish, so that no stream is busy when one side leaves.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            tokio::select! {
+                _ = listener.select_next_some() => {}
+                _ = dialer.select_next_some() => {}
+            }
+        }
+    })
+    .await;
+    let (mut leaving, mut staying, leaving_peer) = match leaver {
+        Leaver::ListenerCloses => (listener, dialer, dialer_id),
+        _ => (dialer, listener, listener_id),
+    };
+    if leaver == Leaver::DialerVanishes {
+        drop(leaving);
+    } else {
+        leaving
+            .disconnect_peer_id(leaving_peer)
+            .expect("connected to the peer");
         tokio::spawn(async move {
             loop {
-                dialer.select_next_some().await;
+                leaving.select_next_some().await;
             }
         });
-    } else {
-        // The dialer vanishes without a word (a killed process, a lost network).
-        drop(dialer);
     }
     let started = std::time::Instant::now();
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let SwarmEvent::ConnectionClosed { cause, .. } = listener.select_next_some().await {
+            if let SwarmEvent::ConnectionClosed { cause, .. } = staying.select_next_some().await {
                 return cause.map(|c| c.to_string());
             }
         }
     })
     .await;
     let waited = started.elapsed();
-    eprintln!("listener saw the dialer gone after {waited:?}: {closed:?}");
-    assert!(
-        closed.is_ok(),
-        "the listener still holds the connection after 10 s"
-    );
+    eprintln!("the other side saw the connection go after {waited:?}: {closed:?}");
+    assert!(closed.is_ok(), "the connection is still held after 10 s");
     assert!(waited < bound, "{waited:?}");
 }
