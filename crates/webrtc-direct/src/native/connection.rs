@@ -5,7 +5,8 @@
 //! [`dialer`](super::dialer) and [`listener`](super::listener) for why). The remote's streams
 //! are accepted from the moment the association is up ([`association`](super::association)),
 //! so none is lost or stalled. Our own streams take the ids of our DTLS role (RFC 8832: the
-//! client even, the server odd; 0 is the noise channel). The connection is gone when ICE
+//! client even, the server odd; 0 is the noise channel, which we never reuse, though a
+//! browser dialer does once it is closed). The connection is gone when ICE
 //! fails or disconnects or the association ends (a DTLS `close_notify` ends it at once), so
 //! the swarm sees it go with no application ping.
 
