@@ -31,7 +31,7 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and serves the API, and the page built into `web_dir` if given, in the
+    /// Serves the API on `listener`, and the page built into `web_dir` if given, in the
     /// background, within `limits`; what the limits shed is counted in `metrics`.
     pub async fn start(
         listener: tokio::net::TcpListener,

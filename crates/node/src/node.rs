@@ -4,10 +4,9 @@
 //! get real nodes on 127.0.0.1; [`RunningNode::shutdown`] stops one cleanly.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
-use tokio::net::TcpListener;
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair};
-use tokio::task::JoinHandle;
+use tokio::{net::TcpListener, task::JoinHandle};
 use webkad_core::{
     Client, Config, EventLoop, Metrics, Store,
     behaviour::store_limits,
@@ -305,27 +304,25 @@ pub async fn start(mut options: NodeOptions) -> Result<RunningNode, StartError> 
     })
 }
 
-/// Binds an HTTP(S) port, if one is asked for.
-async fn bind_http(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, StartError> {
+/// Binds an HTTP(S) port, if one is asked for; answers the asked address with it.
+async fn bind_http(
+    addr: Option<SocketAddr>,
+) -> Result<Option<(SocketAddr, TcpListener)>, StartError> {
     let Some(addr) = addr else { return Ok(None) };
     match TcpListener::bind(addr).await {
-        Ok(listener) => Ok(Some(listener)),
+        Ok(listener) => Ok(Some((addr, listener))),
         Err(source) => Err(StartError::Http { addr, source }),
     }
 }
 
-/// Serves the page and API on `listener`, over TLS when `tls` is given.
+/// Serves the page and API on `listener` (bound for `addr`), over TLS when `tls` is given.
 async fn serve_http(
     options: &NodeOptions,
     client: &Client,
     metrics: &HttpMetrics,
-    listener: TcpListener,
+    (addr, listener): (SocketAddr, TcpListener),
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<http::HttpServer, StartError> {
-    let addr = listener.local_addr().map_err(|source| StartError::Http {
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        source,
-    })?;
     http::HttpServer::start(
         listener,
         client.clone(),

@@ -8,7 +8,7 @@
 //!   SCTP association.
 //! - [`association`]: the SCTP association, the noise channel and the remote's streams.
 //! - [`dtls`]: the listener's DTLS server (dimpl), without the HelloVerifyRequest.
-//! - `dtls_client`: the dialer's DTLS connection, watched for its end.
+//! - `watched_conn`: DTLS under an association, whose end ends the connection.
 //! - [`channel`]: a webrtc-rs data channel as our [`DataChannel`](crate::DataChannel).
 //! - [`mux`]: the one UDP socket, routing by address and ufrag, bounded attempts.
 //! - [`certificate`]: the persistent DTLS certificate.
@@ -21,12 +21,12 @@ pub mod channel;
 pub mod connection;
 pub mod dialer;
 pub mod dtls;
-mod dtls_client;
 mod interfaces;
 pub mod listener;
 pub mod mux;
 pub mod shed;
 pub mod stun;
+mod watched_conn;
 
 pub use certificate::Certificate;
 pub use dialer::{DialError, Dialer};

@@ -12,6 +12,7 @@ use webrtc::sctp::stream::Stream as SctpStream;
 use webrtc::util::Conn;
 
 use super::connection::{ConnectionError, Liveness};
+use super::watched_conn::WatchedConn;
 
 /// The SCTP port both sides use (the spec's SDP says 5000).
 const SCTP_PORT: u16 = 5000;
@@ -30,12 +31,14 @@ pub(crate) fn channel_config(negotiated: bool) -> ChannelConfig {
 }
 
 /// Starts the association over `dtls`. Both sides send INIT as soon as DTLS is up, as
-/// webrtc-rs's peer connection and browsers do; SCTP's simultaneous open settles it.
+/// webrtc-rs's peer connection and browsers do; SCTP's simultaneous open settles it. When
+/// DTLS ends under it, `liveness` ends ([`WatchedConn`]).
 pub(crate) async fn start(
     dtls: Arc<dyn Conn + Send + Sync>,
+    liveness: Arc<Liveness>,
 ) -> Result<Arc<Association>, ConnectionError> {
     let association = Association::client(SctpConfig {
-        net_conn: dtls,
+        net_conn: Arc::new(WatchedConn::new(dtls, liveness)),
         max_receive_buffer_size: 0,
         max_message_size: MAX_MESSAGE,
         mtu: 0,

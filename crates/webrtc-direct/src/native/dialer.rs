@@ -49,7 +49,6 @@ use super::association;
 use super::certificate::Certificate;
 use super::channel::RtcChannel;
 use super::connection::{Connection, ConnectionError, Layers, Liveness, Role};
-use super::dtls_client::WatchedDtls;
 use crate::dialer_sdp::v1_ufrag;
 use crate::noise::{self, Fingerprint};
 use crate::stream::Streams;
@@ -282,9 +281,8 @@ async fn connect(
             }
             error => webrtc::Error::from(error).into(),
         })?;
-    let dtls: Arc<dyn Conn + Send + Sync> =
-        Arc::new(WatchedDtls::new(Arc::new(dtls), liveness.clone()));
-    let association = match association::start(dtls.clone()).await {
+    let dtls: Arc<dyn Conn + Send + Sync> = Arc::new(dtls);
+    let association = match association::start(dtls.clone(), liveness.clone()).await {
         Ok(association) => association,
         Err(error) => {
             let _ = dtls.close().await;

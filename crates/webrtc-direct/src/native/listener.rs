@@ -349,7 +349,7 @@ async fn handshake(
         .map_err(ConnectionError::from)?;
     tracing::debug!(from = %attempt.from, "DTLS connected");
     let dtls: Arc<dyn Conn + Send + Sync> = dtls;
-    let association = match association::start(dtls.clone()).await {
+    let association = match association::start(dtls.clone(), liveness.clone()).await {
         Ok(association) => association,
         Err(error) => {
             let _ = dtls.close().await;

@@ -19,7 +19,9 @@ async fn a_stream_on_a_reused_channel_0_is_accepted() {
     let (ours, theirs) = pipe();
     let (ours, theirs): (Arc<dyn Conn + Send + Sync>, Arc<dyn Conn + Send + Sync>) =
         (Arc::new(ours), Arc::new(theirs));
-    let (ours, theirs) = tokio::try_join!(start(ours), start(theirs)).expect("associations");
+    let (ours, theirs) =
+        tokio::try_join!(start(ours, Liveness::new()), start(theirs, Liveness::new()))
+            .expect("associations");
     let mut accepted = accept(&ours, Liveness::new());
 
     // The handshake: both open the negotiated channel 0; the remote writes first.

@@ -1,11 +1,11 @@
-//! The dialer's DTLS connection (webrtc-rs's client) with a watch on its end.
+//! The DTLS connection under an SCTP association, watched for its end.
 //!
 //! webrtc-rs's SCTP association closes itself when a read from DTLS fails, but never ends
-//! `accept_stream` (its sender lives in the association), so the connection did not hear of
-//! a listener's `close_notify` until ICE gave up, about 5 s later. A failed read here ends
-//! the connection's liveness at once. Every read error is final: webrtc-rs's DTLS connection
-//! only fails a read once its read loop has ended (`close_notify`, a fatal alert, a dead
-//! transport). The listener's own DTLS server does the same from its driver (`dtls.rs`).
+//! `accept_stream` (its sender lives in the association) and has no other signal, so our
+//! dialer did not hear of a listener's `close_notify` until the swarm's idle timeout. A
+//! failed read here ends the connection's liveness at once, in either role. Every read error
+//! is final: webrtc-rs's DTLS client and our server (`dtls.rs`) only fail a read once their
+//! read loop or driver has ended (`close_notify`, a fatal alert, a dead transport).
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -16,20 +16,20 @@ use webrtc::util::{Conn, Result};
 
 use super::connection::Liveness;
 
-/// A DTLS connection whose failed reads end `liveness`.
-pub(crate) struct WatchedDtls {
+/// A connection whose failed reads end `liveness`.
+pub(crate) struct WatchedConn {
     inner: Arc<dyn Conn + Send + Sync>,
     liveness: Arc<Liveness>,
 }
 
-impl WatchedDtls {
+impl WatchedConn {
     pub(crate) fn new(inner: Arc<dyn Conn + Send + Sync>, liveness: Arc<Liveness>) -> Self {
         Self { inner, liveness }
     }
 
     fn watch<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(error) = &result {
-            tracing::debug!(%error, "DTLS ended");
+            tracing::debug!(%error, "DTLS under the association ended");
             self.liveness.end();
         }
         result
@@ -37,7 +37,7 @@ impl WatchedDtls {
 }
 
 #[async_trait]
-impl Conn for WatchedDtls {
+impl Conn for WatchedConn {
     async fn connect(&self, addr: SocketAddr) -> Result<()> {
         self.inner.connect(addr).await
     }
